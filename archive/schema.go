@@ -1,0 +1,83 @@
+// Package archive owns kairn's storage: the versioned Parquet span schema, the Hive-style layout
+// of parts in an object store, and the stores themselves (a local directory, S3). It knows
+// nothing of Kubernetes clients; it stores and lists span rows.
+package archive
+
+import "time"
+
+// SchemaVersion is the version of the Span row layout. It is written into every part's
+// key/value metadata as kairn.schema.version. Changing a column is a deliberate act: bump this,
+// and document the change in docs/archive-format.md.
+const SchemaVersion = "1"
+
+// Span kinds.
+const (
+	KindObject = "object" // one per object per window; parent is the owner's object span
+	KindAudit  = "audit"  // an apiserver request on the object
+	KindEvent  = "event"  // a Kubernetes Event about the object
+	KindChange = "change" // an observed revision of the object, with its changed fields
+)
+
+// Span is one row of the archive: an object span or an observation span. Columns are flat and
+// SQL-first; strings are dictionary-encoded; empty strings and zero times are NULL.
+// docs/archive-format.md documents every column.
+type Span struct {
+	Kind         string `parquet:"kind,dict"`
+	TraceID      string `parquet:"trace_id,dict"`
+	SpanID       string `parquet:"span_id"`
+	ParentSpanID string `parquet:"parent_span_id,optional"`
+
+	Cluster    string `parquet:"cluster,dict"`
+	APIGroup   string `parquet:"api_group,optional,dict"`
+	Resource   string `parquet:"resource,dict"`
+	Namespace  string `parquet:"namespace,optional,dict"`
+	Name       string `parquet:"name,dict"`
+	UID        string `parquet:"uid,optional,dict"`
+	ObjectKind string `parquet:"object_kind,optional,dict"`
+
+	ParentAPIGroup  string `parquet:"parent_api_group,optional,dict"`
+	ParentResource  string `parquet:"parent_resource,optional,dict"`
+	ParentNamespace string `parquet:"parent_namespace,optional,dict"`
+	ParentKind      string `parquet:"parent_kind,optional,dict"`
+	ParentName      string `parquet:"parent_name,optional,dict"`
+	ParentUID       string `parquet:"parent_uid,optional,dict"`
+
+	WindowStart time.Time `parquet:"window_start,timestamp(microsecond)"`
+	StartTime   time.Time `parquet:"start_time,timestamp(microsecond)"`
+	EndTime     time.Time `parquet:"end_time,timestamp(microsecond)"`
+	TimeSource  string    `parquet:"time_source,optional,dict"`
+
+	ObservationID string `parquet:"observation_id,optional"`
+	AuditID       string `parquet:"audit_id,optional"`
+	Stage         string `parquet:"stage,optional,dict"`
+	Verb          string `parquet:"verb,optional,dict"`
+	Subresource   string `parquet:"subresource,optional,dict"`
+	User          string `parquet:"user,optional,dict"`
+	UserAgent     string `parquet:"user_agent,optional,dict"`
+	StatusCode    int32  `parquet:"status_code,optional"`
+
+	Reason     string `parquet:"reason,optional,dict"`
+	Message    string `parquet:"message,optional,dict"`
+	EventType  string `parquet:"event_type,optional,dict"`
+	Reporter   string `parquet:"reporter,optional,dict"`
+	EventCount int32  `parquet:"event_count,optional"`
+
+	ResourceVersion     string        `parquet:"resource_version,optional"`
+	PrevResourceVersion string        `parquet:"prev_resource_version,optional"`
+	FieldManager        string        `parquet:"field_manager,optional,dict"`
+	Changes             []FieldChange `parquet:"changes,list"`
+}
+
+// FieldChange is one changed leaf: a path such as spec.template.spec.containers[0].image and
+// its JSON-encoded values before and after (NULL when absent).
+type FieldChange struct {
+	Path string `parquet:"path,dict"`
+	Old  string `parquet:"old,optional"`
+	New  string `parquet:"new,optional"`
+}
+
+// WindowKey formats a window start the way partitions are named: 20261124T0530.
+func WindowKey(start time.Time) string { return start.UTC().Format("20060102T1504") }
+
+// ParseWindowKey is the inverse of WindowKey.
+func ParseWindowKey(s string) (time.Time, error) { return time.Parse("20060102T1504", s) }

@@ -1,0 +1,115 @@
+package archive
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/zeebo/xxh3"
+)
+
+// SpansPrefix is where span parts live: spans/cluster=<c>/window=<yyyymmddThhmm>/<part>.parquet.
+const SpansPrefix = "spans/"
+
+// PartKey is the object key of a span part.
+func PartKey(cluster string, window time.Time, part string) string {
+	return fmt.Sprintf("%scluster=%s/window=%s/%s.parquet", SpansPrefix, cluster, WindowKey(window), part)
+}
+
+// SortSpans orders rows by object, then object span first, then time: the order readers and
+// the merger rely on.
+func SortSpans(rows []Span) {
+	slices.SortFunc(rows, func(a, b Span) int {
+		return cmp.Or(
+			cmp.Compare(a.Cluster, b.Cluster),
+			cmp.Compare(a.APIGroup, b.APIGroup),
+			cmp.Compare(a.Resource, b.Resource),
+			cmp.Compare(a.Namespace, b.Namespace),
+			cmp.Compare(a.Name, b.Name),
+			cmp.Compare(a.UID, b.UID),
+			cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)),
+			a.StartTime.Compare(b.StartTime),
+			cmp.Compare(a.SpanID, b.SpanID),
+		)
+	})
+}
+
+func kindRank(k string) int {
+	if k == KindObject {
+		return 0
+	}
+	return 1
+}
+
+// EncodeParquet writes rows (already sorted) as one zstd Parquet file.
+func EncodeParquet(rows []Span) ([]byte, error) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[Span](&buf,
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.KeyValueMetadata("kairn.schema.version", SchemaVersion),
+		parquet.PageBufferSize(256<<10),
+	)
+	if _, err := w.Write(rows); err != nil {
+		return nil, fmt.Errorf("encode parquet: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("encode parquet: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// PartWritten describes one part put into the store.
+type PartWritten struct {
+	Key   string
+	Rows  int
+	Bytes int
+}
+
+// WriteParts groups rows by cluster and window, sorts each group, and puts one part per group.
+// The part name is writer plus a hash of the group's span ids, so writing the same facts again
+// replaces the part instead of duplicating it.
+func WriteParts(ctx context.Context, store Store, writer string, rows []Span) ([]PartWritten, error) {
+	type group struct {
+		cluster string
+		window  time.Time
+	}
+	groups := map[group][]Span{}
+	for _, r := range rows {
+		g := group{r.Cluster, r.WindowStart}
+		groups[g] = append(groups[g], r)
+	}
+	keys := make([]group, 0, len(groups))
+	for g := range groups {
+		keys = append(keys, g)
+	}
+	slices.SortFunc(keys, func(a, b group) int {
+		return cmp.Or(cmp.Compare(a.cluster, b.cluster), a.window.Compare(b.window))
+	})
+	var out []PartWritten
+	for _, g := range keys {
+		part := groups[g]
+		SortSpans(part)
+		h := xxh3.New()
+		for i := range part {
+			h.WriteString(part[i].SpanID)
+		}
+		sum := h.Sum128().Bytes()
+		name := writer + "-" + hex.EncodeToString(sum[:8])
+		data, err := EncodeParquet(part)
+		if err != nil {
+			return out, err
+		}
+		key := PartKey(g.cluster, g.window, name)
+		if err := store.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+			return out, fmt.Errorf("put %s: %w", key, err)
+		}
+		out = append(out, PartWritten{Key: key, Rows: len(part), Bytes: len(data)})
+	}
+	return out, nil
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kairn-dev/kairn/archive"
+	"github.com/kairn-dev/kairn/collect"
+	"github.com/kairn-dev/kairn/link"
+)
+
+func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ingest", "--cluster NAME [--archive DIR|s3://bucket/prefix] [--window 30m] [--audit FILE]... [--watch FILE]...", stderr)
+	cluster := fs.String("cluster", "", "cluster name recorded on every span (required)")
+	archiveLoc := fs.String("archive", defaultArchive, "archive: a directory or s3://bucket/prefix")
+	window := fs.Duration("window", link.DefaultWindow, "window length (epoch-aligned, at least 1m)")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	var audits, watches multiFlag
+	fs.Var(&audits, "audit", "audit log: JSON lines of audit.k8s.io Events, webhook EventList bodies or AdmissionReview lines; gzip ok (repeat)")
+	fs.Var(&watches, "watch", "watch stream of `kubectl get R -A --watch --output-watch-events -o json`, or objects/Lists/YAML; gzip ok (repeat)")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(rest) > 0:
+		return usageErr("unexpected arguments %q (files go after --audit or --watch)", rest)
+	case *cluster == "":
+		return usageErr("--cluster is required")
+	case len(audits)+len(watches) == 0:
+		return usageErr("nothing to ingest: give --audit FILE and/or --watch FILE")
+	case *window < time.Minute:
+		return usageErr("--window %s is shorter than 1m", *window)
+	}
+	for _, f := range audits {
+		if err := collect.CheckAuditFile(f); err != nil {
+			return err
+		}
+	}
+	for _, f := range watches {
+		if err := collect.CheckWatchFile(f); err != nil {
+			return err
+		}
+	}
+	store, err := archive.OpenStore(ctx, *archiveLoc)
+	if err != nil {
+		return err
+	}
+
+	started := time.Now()
+	batch := link.NewBatch(link.Config{Window: *window})
+	sink := &ingestSink{Batch: batch}
+	opts := collect.FileOptions{Cluster: *cluster}
+	if !*quiet {
+		opts.Progress = func(file string, done, total int64) {
+			if total > 8<<20 {
+				fmt.Fprintf(stderr, "\r%s: %.0f%% (%d/%d MiB)", file, 100*float64(done)/float64(total), done>>20, total>>20)
+				if done >= total {
+					fmt.Fprintln(stderr)
+				}
+			}
+		}
+	}
+	var total collect.Stats
+	for _, f := range audits {
+		st, err := collect.ReadAuditFile(f, opts, sink)
+		if err != nil {
+			return err
+		}
+		total.Add(st)
+	}
+	for _, f := range watches {
+		st, err := collect.ReadWatchFile(f, opts, sink)
+		if err != nil {
+			return err
+		}
+		total.Add(st)
+	}
+	spans, lst := batch.Spans()
+	parts, err := archive.WriteParts(ctx, store, "ingest", spans)
+	if err != nil {
+		return err
+	}
+	bytesOut := 0
+	for _, p := range parts {
+		bytesOut += p.Bytes
+	}
+	if len(sink.bad) > 0 {
+		key, err := quarantine(ctx, store, *cluster, sink.bad)
+		if err != nil {
+			return err
+		}
+		for i, m := range sink.bad {
+			if i == 10 {
+				fmt.Fprintf(stderr, "... and %d more\n", len(sink.bad)-10)
+				break
+			}
+			fmt.Fprintln(stderr, "malformed:", m)
+		}
+		fmt.Fprintf(stderr, "%d malformed records quarantined to %s/%s\n", len(sink.bad), store, key)
+	}
+	if !*quiet {
+		fmt.Fprintf(stderr, "ingested %d records (%d skipped, %d malformed) into %d spans (%d object spans), %d parts, %.1f KiB, in %s\n",
+			total.Records, total.Skipped, total.Malformed, len(spans), lst.ObjectSpans, len(parts), float64(bytesOut)/1024, time.Since(started).Round(time.Millisecond))
+		fmt.Fprintf(stderr, "linked: %d audit↔change by resourceVersion, %d by time+managedFields; %d Events timed by audit; %d duplicates dropped\n",
+			lst.AuditLinkedByRV, lst.AuditLinkedByFit, lst.EventsTimedByAudit, lst.Duplicates)
+		fmt.Fprintf(stderr, "archive: %s\n", store)
+	}
+	return nil
+}
+
+// ingestSink hands good facts to the linker and keeps the bad ones for quarantine.
+type ingestSink struct {
+	*link.Batch
+	bad []collect.Malformed
+}
+
+func (s *ingestSink) Malformed(m collect.Malformed) { s.bad = append(s.bad, m) }
+
+// quarantine writes malformed records as JSON lines next to the spans, so nothing is silently lost.
+func quarantine(ctx context.Context, store archive.Store, cluster string, bad []collect.Malformed) (string, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, m := range bad {
+		if err := enc.Encode(map[string]any{"file": m.File, "line": m.Line, "reason": m.Reason, "raw": string(m.Raw)}); err != nil {
+			return "", err
+		}
+	}
+	key := fmt.Sprintf("quarantine/cluster=%s/ingest-%s.jsonl", cluster, time.Now().UTC().Format("20060102T150405.000000000"))
+	return key, store.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+}

@@ -1,0 +1,269 @@
+package collect
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kairn-dev/kairn/link"
+)
+
+// auditEvent is the subset of audit.k8s.io/v1 (and v1beta1) Event that kairn reads.
+type auditEvent struct {
+	Kind       string `json:"kind"`
+	APIVersion string `json:"apiVersion"`
+	Level      string `json:"level"`
+	AuditID    string `json:"auditID"`
+	Stage      string `json:"stage"`
+	RequestURI string `json:"requestURI"`
+	Verb       string `json:"verb"`
+	User       struct {
+		Username string `json:"username"`
+	} `json:"user"`
+	ImpersonatedUser *struct {
+		Username string `json:"username"`
+	} `json:"impersonatedUser"`
+	UserAgent string `json:"userAgent"`
+	ObjectRef *struct {
+		Resource        string `json:"resource"`
+		Namespace       string `json:"namespace"`
+		Name            string `json:"name"`
+		UID             string `json:"uid"`
+		APIGroup        string `json:"apiGroup"`
+		APIVersion      string `json:"apiVersion"`
+		ResourceVersion string `json:"resourceVersion"`
+		Subresource     string `json:"subresource"`
+	} `json:"objectRef"`
+	ResponseStatus *struct {
+		Code    int32  `json:"code"`
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+	} `json:"responseStatus"`
+	RequestObject            json.RawMessage `json:"requestObject"`
+	ResponseObject           json.RawMessage `json:"responseObject"`
+	RequestReceivedTimestamp time.Time       `json:"requestReceivedTimestamp"`
+	StageTimestamp           time.Time       `json:"stageTimestamp"`
+	Timestamp                time.Time       `json:"timestamp"` // v1beta1
+}
+
+// auditList is an EventList as the audit webhook posts it.
+type auditList struct {
+	Kind  string            `json:"kind"`
+	Items []json.RawMessage `json:"items"`
+}
+
+// isFinalStage reports whether an audit stage is the last one a request produces. Requests that
+// stream (watch) also produce ResponseStarted; RequestReceived is a duplicate of the final record.
+func isFinalStage(stage string) bool {
+	return stage == "" || stage == "ResponseComplete" || stage == "Panic"
+}
+
+// errSkip marks a well-formed record that carries nothing kairn archives (a RequestReceived
+// stage, a non-resource URL).
+var errSkip = errors.New("skipped")
+
+// auditFacts converts one audit event into its observation and, when the audit level logged the
+// response body of a successful write, the object revision that write produced.
+func auditFacts(cluster string, ev *auditEvent) (link.Observation, *link.Revision, error) {
+	if ev.AuditID == "" {
+		return link.Observation{}, nil, errors.New("audit event without auditID")
+	}
+	if ev.Verb == "" {
+		return link.Observation{}, nil, errors.New("audit event without verb")
+	}
+	if !isFinalStage(ev.Stage) || ev.ObjectRef == nil || ev.ObjectRef.Resource == "" {
+		return link.Observation{}, nil, errSkip
+	}
+	ref := ev.ObjectRef
+	received := ev.RequestReceivedTimestamp
+	if received.IsZero() {
+		received = ev.Timestamp
+	}
+	if received.IsZero() {
+		received = ev.StageTimestamp
+	}
+	if received.IsZero() {
+		return link.Observation{}, nil, errors.New("audit event without any timestamp")
+	}
+	end := ev.StageTimestamp
+	if end.IsZero() {
+		end = received
+	}
+	user := ev.User.Username
+	if ev.ImpersonatedUser != nil && ev.ImpersonatedUser.Username != "" {
+		user = ev.ImpersonatedUser.Username
+	}
+	obs := link.Observation{
+		Source: link.SourceAudit,
+		Object: link.ObjectKey{
+			Cluster: cluster, Group: ref.APIGroup, Resource: ref.Resource,
+			Namespace: ref.Namespace, Name: ref.Name, UID: ref.UID,
+		},
+		Time:                received.UTC(),
+		EndTime:             end.UTC(),
+		TimeSource:          "audit",
+		ID:                  "audit/" + ev.AuditID + "/" + ev.Stage,
+		AuditID:             ev.AuditID,
+		Stage:               ev.Stage,
+		Verb:                ev.Verb,
+		Subresource:         ref.Subresource,
+		User:                user,
+		UserAgent:           ev.UserAgent,
+		PrevResourceVersion: ref.ResourceVersion,
+		NoBodies:            len(ev.RequestObject) == 0 && len(ev.ResponseObject) == 0,
+	}
+	if ev.ResponseStatus != nil {
+		obs.StatusCode = ev.ResponseStatus.Code
+		obs.Reason = ev.ResponseStatus.Reason
+		obs.Message = ev.ResponseStatus.Message
+	}
+	if rv := metadataRV(ev.RequestObject); rv != "" {
+		obs.PrevResourceVersion = rv
+	}
+
+	var rev *link.Revision
+	success := obs.StatusCode >= 200 && obs.StatusCode < 300
+	if success && isWrite(ev.Verb) && len(ev.ResponseObject) > 0 && ref.Resource != "secrets" {
+		var body map[string]any
+		if err := json.Unmarshal(ev.ResponseObject, &body); err != nil {
+			return link.Observation{}, nil, fmt.Errorf("responseObject: %w", err)
+		}
+		// Subresources such as scale or binding answer with another kind; only a body of the
+		// object's own kind is a revision of it.
+		if r, err := revisionFromBody(cluster, body, "audit"); err == nil && r.Object.Resource == ref.Resource && r.ResourceVersion != "" {
+			r.AuditID = ev.AuditID
+			rev = &r
+			obs.ResourceVersion = r.ResourceVersion
+			if obs.Object.Name == "" {
+				obs.Object.Name = r.Object.Name
+			}
+			if obs.Object.UID == "" {
+				obs.Object.UID = r.Object.UID
+			}
+			if obs.Kind == "" {
+				obs.Kind = r.Kind
+			}
+		}
+	}
+	if obs.Object.Name == "" && ev.Verb == "create" {
+		// Metadata-level creates do not carry the generated name; the request body may.
+		obs.Object.Name = metadataName(ev.RequestObject)
+	}
+	return obs, rev, nil
+}
+
+func isWrite(verb string) bool {
+	switch verb {
+	case "create", "update", "patch", "delete", "deletecollection":
+		return true
+	}
+	return false
+}
+
+func metadataRV(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var m struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	return m.Metadata.ResourceVersion
+}
+
+func metadataName(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var m struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	return m.Metadata.Name
+}
+
+// admissionReview is the AdmissionReview shape some audit forwarders (kube-audit-rest) log.
+type admissionReview struct {
+	Request *struct {
+		UID      string `json:"uid"`
+		Resource struct {
+			Group    string `json:"group"`
+			Resource string `json:"resource"`
+		} `json:"resource"`
+		SubResource string `json:"subResource"`
+		Name        string `json:"name"`
+		Namespace   string `json:"namespace"`
+		Operation   string `json:"operation"`
+		UserInfo    struct {
+			Username string `json:"username"`
+		} `json:"userInfo"`
+		Object    map[string]any `json:"object"`
+		OldObject map[string]any `json:"oldObject"`
+	} `json:"request"`
+}
+
+// admissionFacts converts an AdmissionReview request. It carries no timestamps of its own, so the
+// time is the newest managedFields time of the object (second precision), else its creation.
+func admissionFacts(cluster string, ar *admissionReview) (link.Observation, *link.Revision, error) {
+	req := ar.Request
+	if req == nil || req.UID == "" {
+		return link.Observation{}, nil, errors.New("AdmissionReview without request.uid")
+	}
+	obs := link.Observation{
+		Source: link.SourceAudit,
+		Object: link.ObjectKey{
+			Cluster: cluster, Group: req.Resource.Group, Resource: req.Resource.Resource,
+			Namespace: req.Namespace, Name: req.Name,
+		},
+		ID:          "admission/" + req.UID,
+		AuditID:     req.UID,
+		Stage:       "Admission",
+		Verb:        admissionVerb(req.Operation),
+		Subresource: req.SubResource,
+		User:        req.UserInfo.Username,
+	}
+	var rev *link.Revision
+	if req.Object != nil && req.Resource.Resource != "secrets" {
+		if r, err := revisionFromBody(cluster, req.Object, "admission"); err == nil {
+			if obs.Object.Name == "" {
+				obs.Object.Name = r.Object.Name
+			}
+			obs.Object.UID = r.Object.UID
+			obs.Kind = r.Kind
+			obs.Time, obs.TimeSource = r.ManagerTime, "managedFields"
+			if obs.Time.IsZero() {
+				obs.Time, obs.TimeSource = r.Created, "creationTimestamp"
+			}
+			if r.ResourceVersion != "" {
+				rev = &r
+			}
+		}
+	}
+	if obs.Object.Name == "" {
+		return obs, nil, errSkip // a review (SelfSubjectAccessReview, …) is about no stored object
+	}
+	if obs.Time.IsZero() {
+		return obs, nil, errors.New("AdmissionReview without any time (no managedFields or creationTimestamp on its object)")
+	}
+	obs.EndTime = obs.Time
+	return obs, rev, nil
+}
+
+func admissionVerb(op string) string {
+	switch op {
+	case "CONNECT":
+		return "connect"
+	default:
+		return strings.ToLower(op)
+	}
+}

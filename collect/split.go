@@ -1,0 +1,157 @@
+package collect
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// valueSplitter cuts a byte stream into top-level JSON values without decoding them, so one bad
+// value is reported on its own and never takes its neighbours down. It understands JSON lines,
+// concatenated pretty-printed values (kubectl --watch -o json), and single-object files.
+//
+// A value that is still open when a new line starts with '{' at column 0 is taken to be
+// truncated: pretty-printers indent nested values, and JSON-lines writers start every value at
+// column 0, so this resynchronises after a cut-off line in either format.
+type valueSplitter struct {
+	r        *bufio.Reader
+	line     int   // 1-based line of the next byte
+	consumed int64 // bytes read so far
+	maxValue int
+	pending  []byte // a line that started a new value while the previous one was open
+	pendLine int
+}
+
+// splitValue is one raw top-level value with the line it started on; Err is set when the bytes
+// are not a complete value.
+type splitValue struct {
+	Raw  []byte
+	Line int
+	Err  error
+}
+
+func newValueSplitter(r io.Reader, maxValue int) *valueSplitter {
+	return &valueSplitter{r: bufio.NewReaderSize(r, 1<<20), line: 1, maxValue: maxValue}
+}
+
+// next returns the next value, or io.EOF.
+func (s *valueSplitter) next() (splitValue, error) {
+	var (
+		buf      []byte
+		start    int
+		depth    int
+		inString bool
+		escaped  bool
+		started  bool
+	)
+	for {
+		var lineBytes []byte
+		var lineNo int
+		if s.pending != nil {
+			lineBytes, lineNo, s.pending = s.pending, s.pendLine, nil
+		} else {
+			b, err := s.r.ReadSlice('\n')
+			if errors.Is(err, bufio.ErrBufferFull) {
+				// A very long line: gather it whole.
+				full := append([]byte(nil), b...)
+				for errors.Is(err, bufio.ErrBufferFull) {
+					b, err = s.r.ReadSlice('\n')
+					full = append(full, b...)
+				}
+				b = full
+			}
+			if len(b) == 0 && err != nil {
+				if started {
+					return splitValue{Raw: buf, Line: start, Err: errors.New("unexpected end of file inside a JSON value")}, nil
+				}
+				if err == io.EOF {
+					return splitValue{}, io.EOF
+				}
+				return splitValue{}, err
+			}
+			s.consumed += int64(len(b))
+			lineBytes, lineNo = b, s.line
+			s.line++
+		}
+		i := 0
+		if !started {
+			// Skip blank space between values; anything else that is not '{' or '[' is junk
+			// up to the end of the line.
+			for i < len(lineBytes) && isSpace(lineBytes[i]) {
+				i++
+			}
+			if i == len(lineBytes) {
+				continue
+			}
+			if c := lineBytes[i]; c != '{' && c != '[' {
+				return splitValue{Raw: bytes.TrimSpace(lineBytes), Line: lineNo, Err: fmt.Errorf("not a JSON object (starts with %q)", printable(c))}, nil
+			}
+			started, start = true, lineNo
+		} else if len(lineBytes) > 0 && lineBytes[0] == '{' && depth > 0 && !inString {
+			s.pending, s.pendLine = append([]byte(nil), lineBytes...), lineNo
+			return splitValue{Raw: buf, Line: start, Err: errors.New("truncated JSON value (a new value starts before it closes)")}, nil
+		}
+		from := i
+		for ; i < len(lineBytes); i++ {
+			c := lineBytes[i]
+			if inString {
+				switch {
+				case escaped:
+					escaped = false
+				case c == '\\':
+					escaped = true
+				case c == '"':
+					inString = false
+				}
+				continue
+			}
+			switch c {
+			case '"':
+				inString = true
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					buf = append(buf, lineBytes[from:i+1]...)
+					if rest := bytes.TrimSpace(lineBytes[i+1:]); len(rest) > 0 {
+						// Another value on the same line: hand it back for the next call.
+						s.pending, s.pendLine = append([]byte(nil), rest...), lineNo
+					}
+					return splitValue{Raw: buf, Line: start}, nil
+				}
+			}
+		}
+		buf = append(buf, lineBytes[from:]...)
+		if s.maxValue > 0 && len(buf) > s.maxValue {
+			// Drop the oversized value and resynchronise at the next column-0 '{'.
+			for {
+				b, err := s.r.ReadSlice('\n')
+				s.consumed += int64(len(b))
+				if len(b) > 0 && b[0] == '{' {
+					s.pending, s.pendLine = append([]byte(nil), b...), s.line
+					s.line++
+					break
+				}
+				if len(b) > 0 && b[len(b)-1] == '\n' {
+					s.line++
+				}
+				if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+					break
+				}
+			}
+			return splitValue{Raw: buf[:256], Line: start, Err: fmt.Errorf("value larger than %d bytes", s.maxValue)}, nil
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func printable(c byte) string {
+	if c >= 0x20 && c < 0x7f {
+		return string(c)
+	}
+	return fmt.Sprintf("\\x%02x", c)
+}

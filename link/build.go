@@ -1,0 +1,485 @@
+package link
+
+import (
+	"cmp"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zeebo/xxh3"
+
+	"github.com/kairn-dev/kairn/archive"
+)
+
+// Config configures span building.
+type Config struct {
+	// Window is the length of an object span's window; windows are aligned to the epoch.
+	Window time.Duration
+}
+
+// DefaultWindow is the window length kairn uses unless told otherwise.
+const DefaultWindow = 30 * time.Minute
+
+// Stats count what linking did, for progress output and tests.
+type Stats struct {
+	Observations       int // after de-duplication
+	Duplicates         int
+	Changes            int
+	AuditLinkedByRV    int // audit ↔ change by resourceVersion (bodies logged)
+	AuditLinkedByFit   int // audit ↔ change by time and managedFields (Metadata level)
+	EventsTimedByAudit int
+	ObjectSpans        int
+	OwnerOnlySpans     int // object spans made from an ownerReference alone
+}
+
+// Batch collects observations and revisions, then links them into span rows. It is the offline
+// form of the linker: everything it is given is linked together.
+type Batch struct {
+	cfg  Config
+	obs  []Observation
+	revs []Revision
+}
+
+// NewBatch returns an empty batch.
+func NewBatch(cfg Config) *Batch {
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	return &Batch{cfg: cfg}
+}
+
+func (b *Batch) Observe(o Observation) { b.obs = append(b.obs, o) }
+func (b *Batch) Revise(r Revision)     { b.revs = append(b.revs, r) }
+
+// object is what the linker knows of one object (one uid).
+type object struct {
+	key     ObjectKey
+	kind    string
+	revs    []Revision
+	created time.Time
+	gone    time.Time // deletion seen (zero while alive)
+}
+
+// Spans links everything in the batch and returns span rows, unsorted.
+func (b *Batch) Spans() ([]archive.Span, Stats) {
+	var st Stats
+	objs := b.objects()
+	obs := dedupe(b.obs, &st)
+	obs = append(obs, b.changes(objs, &st)...)
+	kinds := kindsByResource(objs, obs)
+	b.resolveUIDs(objs, obs)
+	b.linkAudits(objs, obs, &st)
+	b.timeEvents(obs, &st)
+	for i := range obs {
+		if obs[i].Kind == "" {
+			obs[i].Kind = kinds[obs[i].Object.Group+"/"+obs[i].Object.Resource]
+		}
+	}
+	st.Observations = len(obs)
+	return b.rows(objs, obs, &st), st
+}
+
+// objects groups revisions by uid, merges copies of one revision seen by several sources, and
+// orders each object's revisions by resourceVersion.
+func (b *Batch) objects() map[ObjectKey]*object {
+	objs := map[ObjectKey]*object{}
+	for _, r := range b.revs {
+		if r.Object.UID == "" {
+			continue
+		}
+		o := objs[r.Object]
+		if o == nil {
+			o = &object{key: r.Object, kind: r.Kind}
+			objs[r.Object] = o
+		}
+		o.revs = append(o.revs, r)
+	}
+	for _, o := range objs {
+		slices.SortStableFunc(o.revs, func(a, b Revision) int {
+			switch {
+			case a.ResourceVersion == b.ResourceVersion:
+				return cmp.Compare(btoi(a.Deleted), btoi(b.Deleted))
+			case RVLess(a.ResourceVersion, b.ResourceVersion):
+				return -1
+			default:
+				return 1
+			}
+		})
+		merged := o.revs[:0]
+		for _, r := range o.revs {
+			if n := len(merged); n > 0 && merged[n-1].ResourceVersion == r.ResourceVersion && merged[n-1].Deleted == r.Deleted {
+				prev := &merged[n-1]
+				if prev.AuditID == "" {
+					prev.AuditID = r.AuditID
+				}
+				if prev.Observed.IsZero() {
+					prev.Observed = r.Observed
+				}
+				continue
+			}
+			merged = append(merged, r)
+		}
+		o.revs = merged
+		o.created = o.revs[0].Created
+		last := o.revs[len(o.revs)-1]
+		if last.Deleted {
+			o.gone = firstNonZero(last.DeletionTime, last.Observed, last.ManagerTime)
+		}
+	}
+	return objs
+}
+
+func dedupe(in []Observation, st *Stats) []Observation {
+	seen := make(map[string]struct{}, len(in))
+	out := make([]Observation, 0, len(in)+len(in)/2)
+	for _, o := range in {
+		if _, dup := seen[o.ID]; dup {
+			st.Duplicates++
+			continue
+		}
+		seen[o.ID] = struct{}{}
+		out = append(out, o)
+	}
+	return out
+}
+
+// changes diffs each object's consecutive revisions into change observations.
+func (b *Batch) changes(objs map[ObjectKey]*object, st *Stats) []Observation {
+	var out []Observation
+	for _, o := range sortedObjects(objs) {
+		for i, r := range o.revs {
+			c := Observation{
+				Source:          SourceChange,
+				Object:          r.Object,
+				Kind:            r.Kind,
+				ID:              "change/" + r.Object.UID + "/" + r.ResourceVersion,
+				ResourceVersion: r.ResourceVersion,
+				Owners:          r.Owners,
+				Manager:         r.Manager,
+				ManagerOp:       r.ManagerOp,
+				ManagerTime:     r.ManagerTime,
+				AuditID:         r.AuditID,
+			}
+			switch {
+			case r.Deleted:
+				c.Verb = "delete"
+				c.ID += "/deleted"
+				c.Time, c.TimeSource = bestTime(sourced{r.Observed, "observed"}, sourced{r.DeletionTime, "deletionTimestamp"}, sourced{r.ManagerTime, "managedFields"})
+			case i == 0:
+				// The first revision seen is the creation when its newest write is the creation
+				// itself; otherwise the watch started on an object with a history.
+				c.Verb = "observe"
+				if !r.Created.IsZero() && r.ManagerTime.Sub(r.Created) <= time.Second {
+					c.Verb = "create"
+				}
+				if c.Verb == "create" {
+					c.Time, c.TimeSource = bestTime(sourced{r.Observed, "observed"}, sourced{r.Created, "creationTimestamp"})
+				} else {
+					c.Time, c.TimeSource = bestTime(sourced{r.Observed, "observed"}, sourced{r.ManagerTime, "managedFields"}, sourced{r.Created, "creationTimestamp"})
+				}
+			default:
+				prev := o.revs[i-1]
+				c.Verb = "update"
+				c.PrevResourceVersion = prev.ResourceVersion
+				c.Changes = Diff(prev.Body, r.Body)
+				t, src := bestTime(sourced{r.Observed, "observed"}, sourced{r.ManagerTime, "managedFields"})
+				if !r.DeletionTime.IsZero() && prev.DeletionTime.IsZero() {
+					// A graceful delete sets deletionTimestamp without a managedFields entry.
+					c.Verb = "delete-requested"
+					if r.Observed.IsZero() {
+						t, src = r.DeletionTime, "deletionTimestamp"
+					}
+				}
+				c.Time, c.TimeSource = t, src
+			}
+			if c.Time.IsZero() {
+				continue // nothing to place it in time by; its neighbours still are
+			}
+			c.EndTime = c.Time
+			out = append(out, c)
+			st.Changes++
+		}
+	}
+	return out
+}
+
+// resolveUIDs fills in the uid of observations that came without one (Metadata-level audit of a
+// create, Events without involvedObject.uid): the object of that name alive at that time.
+func (b *Batch) resolveUIDs(objs map[ObjectKey]*object, obs []Observation) {
+	byName := map[ObjectKey][]*object{}
+	for _, o := range objs {
+		byName[o.key.NameKey()] = append(byName[o.key.NameKey()], o)
+	}
+	for _, list := range byName {
+		slices.SortFunc(list, func(a, b *object) int { return a.created.Compare(b.created) })
+	}
+	for i := range obs {
+		o := &obs[i]
+		if o.Object.UID != "" || o.Object.Name == "" {
+			continue
+		}
+		list := byName[o.Object.NameKey()]
+		var pick *object
+		for _, cand := range list {
+			// Created has second precision; a create request is received just before it.
+			if cand.created.IsZero() || !cand.created.After(o.Time.Add(time.Second)) {
+				pick = cand
+			}
+		}
+		if pick == nil && len(list) > 0 {
+			pick = list[0]
+		}
+		if pick != nil {
+			o.Object.UID = pick.key.UID
+		}
+	}
+}
+
+// linkAudits joins each successful write's audit record with the change it produced: by
+// resourceVersion when the audit level logged bodies, otherwise by time and managedFields.
+func (b *Batch) linkAudits(objs map[ObjectKey]*object, obs []Observation, st *Stats) {
+	changeAt := map[string]int{} // uid/rv -> index of change
+	byObject := map[ObjectKey][]int{}
+	for i := range obs {
+		if obs[i].Source != SourceChange {
+			continue
+		}
+		changeAt[obs[i].Object.UID+"/"+obs[i].ResourceVersion+"/"+obs[i].Verb] = i
+		byObject[obs[i].Object] = append(byObject[obs[i].Object], i)
+	}
+	linked := map[int]bool{}
+	var audits []int
+	for i := range obs {
+		a := &obs[i]
+		if a.Source != SourceAudit || !isWriteVerb(a.Verb) || a.StatusCode < 200 || a.StatusCode >= 300 {
+			continue
+		}
+		audits = append(audits, i)
+	}
+	slices.SortFunc(audits, func(x, y int) int { return obs[x].Time.Compare(obs[y].Time) })
+
+	apply := func(ai, ci int) {
+		a, c := &obs[ai], &obs[ci]
+		linked[ci] = true
+		c.Time, c.EndTime, c.TimeSource = a.Time, a.EndTime, "audit"
+		c.AuditID, c.User, c.UserAgent, c.StatusCode = a.AuditID, a.User, a.UserAgent, a.StatusCode
+		c.Subresource = a.Subresource
+		if c.Verb != "create" && c.Verb != "delete" && c.Verb != "delete-requested" {
+			c.Verb = a.Verb
+		}
+		a.ResourceVersion = c.ResourceVersion
+		if a.Object.UID == "" {
+			a.Object.UID = c.Object.UID
+		}
+	}
+	// Pass 1: resourceVersion, exact.
+	rest := audits[:0:0]
+	for _, ai := range audits {
+		a := &obs[ai]
+		if a.ResourceVersion != "" && a.Object.UID != "" {
+			verb := "update"
+			if a.Verb == "create" {
+				verb = "create"
+			}
+			ci, ok := changeAt[a.Object.UID+"/"+a.ResourceVersion+"/"+verb]
+			if !ok && verb == "update" {
+				ci, ok = changeAt[a.Object.UID+"/"+a.ResourceVersion+"/delete-requested"]
+			}
+			if ok && !linked[ci] {
+				apply(ai, ci)
+				st.AuditLinkedByRV++
+				continue
+			}
+		}
+		rest = append(rest, ai)
+	}
+	// Pass 2: Metadata-level records: the unlinked change of the same object whose write time
+	// (managedFields, second precision) falls within the request, closest first, with the
+	// manager matching the user agent as the tie-breaker.
+	for _, ai := range rest {
+		a := &obs[ai]
+		if a.Object.UID == "" {
+			continue
+		}
+		lo := a.Time.Truncate(time.Second)
+		hi := a.EndTime.Add(time.Second)
+		best, bestScore := -1, time.Duration(1<<62)
+		for _, ci := range byObject[a.Object] {
+			if linked[ci] {
+				continue
+			}
+			c := &obs[ci]
+			if !verbFits(a.Verb, a.Subresource, c) {
+				continue
+			}
+			t := c.ManagerTime
+			switch c.Verb {
+			case "create":
+				t = objs[c.Object].created
+			case "delete", "delete-requested":
+				t = a.Time // order decides; deletionTimestamp includes the grace period
+			}
+			if t.Before(lo) || t.After(hi) {
+				continue
+			}
+			score := absDur(t.Sub(a.Time))
+			if !managerFits(c.Manager, a.UserAgent) {
+				score += 2 * time.Second
+			}
+			if score < bestScore {
+				best, bestScore = ci, score
+			}
+		}
+		if best >= 0 {
+			apply(ai, best)
+			st.AuditLinkedByFit++
+		}
+	}
+}
+
+func verbFits(verb, subresource string, c *Observation) bool {
+	switch verb {
+	case "create":
+		return c.Verb == "create" && subresource == ""
+	case "delete", "deletecollection":
+		return c.Verb == "delete" || c.Verb == "delete-requested"
+	default:
+		return c.Verb == "update" || c.Verb == "delete-requested"
+	}
+}
+
+// managerFits reports whether a field manager name could have been derived from a user agent:
+// by default the manager is the agent's first token ("kube-controller-manager/v1.37 ..."), and
+// kubectl names its managers kubectl-<command>.
+func managerFits(manager, userAgent string) bool {
+	if manager == "" || userAgent == "" {
+		return false
+	}
+	agent := userAgent
+	if i := strings.IndexByte(agent, '/'); i >= 0 {
+		agent = agent[:i]
+	}
+	return strings.HasPrefix(manager, agent)
+}
+
+// timeEvents replaces an Event's own timestamps with the time the apiserver received its
+// creation, where the audit log has it: that is when the reporter acted.
+func (b *Batch) timeEvents(obs []Observation, st *Stats) {
+	created := map[ObjectKey]int{}
+	for i := range obs {
+		a := &obs[i]
+		if a.Source == SourceAudit && a.Verb == "create" && a.Object.Resource == "events" && a.StatusCode >= 200 && a.StatusCode < 300 {
+			created[ObjectKey{Cluster: a.Object.Cluster, Namespace: a.Object.Namespace, Name: a.Object.Name}] = i
+		}
+	}
+	for i := range obs {
+		e := &obs[i]
+		if e.Source != SourceEvent || e.Count > 1 {
+			continue
+		}
+		ai, ok := created[ObjectKey{Cluster: e.Carrier.Cluster, Namespace: e.Carrier.Namespace, Name: e.Carrier.Name}]
+		if !ok {
+			continue
+		}
+		e.Time, e.TimeSource = obs[ai].Time, "audit"
+		if e.EndTime.Before(e.Time) {
+			e.EndTime = e.Time
+		}
+		st.EventsTimedByAudit++
+	}
+}
+
+func kindsByResource(objs map[ObjectKey]*object, obs []Observation) map[string]string {
+	kinds := map[string]string{}
+	for _, o := range objs {
+		kinds[o.key.Group+"/"+o.key.Resource] = o.kind
+	}
+	for i := range obs {
+		if obs[i].Kind != "" {
+			kinds[obs[i].Object.Group+"/"+obs[i].Object.Resource] = obs[i].Kind
+		}
+	}
+	return kinds
+}
+
+func isWriteVerb(v string) bool {
+	switch v {
+	case "create", "update", "patch", "delete", "deletecollection":
+		return true
+	}
+	return false
+}
+
+func sortedObjects(objs map[ObjectKey]*object) []*object {
+	out := make([]*object, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o)
+	}
+	slices.SortFunc(out, func(a, b *object) int { return strings.Compare(a.key.String()+a.key.UID, b.key.String()+b.key.UID) })
+	return out
+}
+
+func firstNonZero(ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// sourced is a candidate time and where it comes from.
+type sourced struct {
+	t   time.Time
+	src string
+}
+
+// bestTime returns the first candidate that is known.
+func bestTime(cands ...sourced) (time.Time, string) {
+	for _, c := range cands {
+		if !c.t.IsZero() {
+			return c.t, c.src
+		}
+	}
+	return time.Time{}, ""
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// hash64 and hash128 give the deterministic ids every writer agrees on.
+func hash64(parts ...string) string {
+	h := xxh3.New()
+	for _, p := range parts {
+		h.WriteString(p)
+		h.Write([]byte{0})
+	}
+	var b [8]byte
+	s := h.Sum64()
+	for i := range 8 {
+		b[i] = byte(s >> (56 - 8*i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func hash128(parts ...string) string {
+	h := xxh3.New()
+	for _, p := range parts {
+		h.WriteString(p)
+		h.Write([]byte{0})
+	}
+	b := h.Sum128().Bytes()
+	return hex.EncodeToString(b[:])
+}

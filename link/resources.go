@@ -1,0 +1,58 @@
+package link
+
+import "strings"
+
+// wellKnownResources maps group/Kind to the resource name for the kinds a cluster always has,
+// where simple pluralisation would be wrong or ambiguous.
+var wellKnownResources = map[string]string{
+	"/Endpoints":                          "endpoints",
+	"/Node":                               "nodes",
+	"/Pod":                                "pods",
+	"/Service":                            "services",
+	"/Event":                              "events",
+	"events.k8s.io/Event":                 "events",
+	"/ConfigMap":                          "configmaps",
+	"/Secret":                             "secrets",
+	"/Namespace":                          "namespaces",
+	"/ServiceAccount":                     "serviceaccounts",
+	"/PersistentVolumeClaim":              "persistentvolumeclaims",
+	"/PersistentVolume":                   "persistentvolumes",
+	"apps/Deployment":                     "deployments",
+	"apps/ReplicaSet":                     "replicasets",
+	"apps/StatefulSet":                    "statefulsets",
+	"apps/DaemonSet":                      "daemonsets",
+	"apps/ControllerRevision":             "controllerrevisions",
+	"batch/Job":                           "jobs",
+	"batch/CronJob":                       "cronjobs",
+	"discovery.k8s.io/EndpointSlice":      "endpointslices",
+	"networking.k8s.io/Ingress":           "ingresses",
+	"policy/PodDisruptionBudget":          "poddisruptionbudgets",
+	"autoscaling/HorizontalPodAutoscaler": "horizontalpodautoscalers",
+}
+
+// ResourceFor returns the resource name of a kind in an API group ("" for core). Unknown kinds
+// fall back to the lower-case plural the apiserver's RESTMapper would guess.
+func ResourceFor(group, kind string) string {
+	if r, ok := wellKnownResources[group+"/"+kind]; ok {
+		return r
+	}
+	k := strings.ToLower(kind)
+	switch {
+	case k == "":
+		return ""
+	case strings.HasSuffix(k, "s"), strings.HasSuffix(k, "x"), strings.HasSuffix(k, "ch"), strings.HasSuffix(k, "sh"):
+		return k + "es"
+	case strings.HasSuffix(k, "y") && len(k) > 1 && !strings.ContainsRune("aeiou", rune(k[len(k)-2])):
+		return k[:len(k)-1] + "ies"
+	default:
+		return k + "s"
+	}
+}
+
+// GroupOf returns the API group of an apiVersion ("apps/v1" → "apps", "v1" → "").
+func GroupOf(apiVersion string) string {
+	if i := strings.IndexByte(apiVersion, '/'); i >= 0 {
+		return apiVersion[:i]
+	}
+	return ""
+}
