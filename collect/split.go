@@ -98,6 +98,9 @@ func (s *valueSplitter) next() (splitValue, error) {
 			c := lineBytes[i]
 			if inString {
 				switch {
+				case c == '\n':
+					// JSON strings cannot hold a raw newline: the line was cut inside a string.
+					return splitValue{Raw: append(buf, lineBytes[from:i]...), Line: start, Err: errors.New("line ends inside a JSON string (truncated record?)")}, nil
 				case escaped:
 					escaped = false
 				case c == '\\':
