@@ -60,21 +60,29 @@ func isFinalStage(stage string) bool {
 	return stage == "" || stage == "ResponseComplete" || stage == "Panic"
 }
 
+// facts is what one audit record yields: its own observation, the revision its response body
+// shows (if any), and the Event it created or updated (if it was an Event write with a body).
+type facts struct {
+	obs   link.Observation
+	rev   *link.Revision
+	event *link.Observation
+}
+
 // errSkip marks a well-formed record that carries nothing kairn archives (a RequestReceived
 // stage, a non-resource URL).
 var errSkip = errors.New("skipped")
 
 // auditFacts converts one audit event into its observation and, when the audit level logged the
 // response body of a successful write, the object revision that write produced.
-func auditFacts(cluster string, ev *auditEvent) (link.Observation, *link.Revision, error) {
+func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 	if ev.AuditID == "" {
-		return link.Observation{}, nil, errors.New("audit event without auditID")
+		return facts{}, errors.New("audit event without auditID")
 	}
 	if ev.Verb == "" {
-		return link.Observation{}, nil, errors.New("audit event without verb")
+		return facts{}, errors.New("audit event without verb")
 	}
 	if !isFinalStage(ev.Stage) || ev.ObjectRef == nil || ev.ObjectRef.Resource == "" {
-		return link.Observation{}, nil, errSkip
+		return facts{}, errSkip
 	}
 	ref := ev.ObjectRef
 	received := ev.RequestReceivedTimestamp
@@ -85,7 +93,7 @@ func auditFacts(cluster string, ev *auditEvent) (link.Observation, *link.Revisio
 		received = ev.StageTimestamp
 	}
 	if received.IsZero() {
-		return link.Observation{}, nil, errors.New("audit event without any timestamp")
+		return facts{}, errors.New("audit event without any timestamp")
 	}
 	end := ev.StageTimestamp
 	if end.IsZero() {
@@ -128,7 +136,24 @@ func auditFacts(cluster string, ev *auditEvent) (link.Observation, *link.Revisio
 	if success && isWrite(ev.Verb) && len(ev.ResponseObject) > 0 && ref.Resource != "secrets" {
 		var body map[string]any
 		if err := json.Unmarshal(ev.ResponseObject, &body); err != nil {
-			return link.Observation{}, nil, fmt.Errorf("responseObject: %w", err)
+			return facts{}, fmt.Errorf("responseObject: %w", err)
+		}
+		if ref.Resource == "events" {
+			// An Event is a fact about another object, not an object kairn traces: the response
+			// names it (creates use generateName) and carries the fact itself.
+			meta, _ := body["metadata"].(map[string]any)
+			if obs.Object.Name == "" {
+				obs.Object.Name = str(meta["name"])
+			}
+			if obs.Object.UID == "" {
+				obs.Object.UID = str(meta["uid"])
+			}
+			obs.ResourceVersion = str(meta["resourceVersion"])
+			f := facts{obs: obs}
+			if e, ok := eventObservation(cluster, body); ok {
+				f.event = &e
+			}
+			return f, nil
 		}
 		// Subresources such as scale or binding answer with another kind; only a body of the
 		// object's own kind is a revision of it.
@@ -151,7 +176,7 @@ func auditFacts(cluster string, ev *auditEvent) (link.Observation, *link.Revisio
 		// Metadata-level creates do not carry the generated name; the request body may.
 		obs.Object.Name = metadataName(ev.RequestObject)
 	}
-	return obs, rev, nil
+	return facts{obs: obs, rev: rev}, nil
 }
 
 func isWrite(verb string) bool {
@@ -214,10 +239,10 @@ type admissionReview struct {
 
 // admissionFacts converts an AdmissionReview request. It carries no timestamps of its own, so the
 // time is the newest managedFields time of the object (second precision), else its creation.
-func admissionFacts(cluster string, ar *admissionReview) (link.Observation, *link.Revision, error) {
+func admissionFacts(cluster string, ar *admissionReview) (facts, error) {
 	req := ar.Request
 	if req == nil || req.UID == "" {
-		return link.Observation{}, nil, errors.New("AdmissionReview without request.uid")
+		return facts{}, errors.New("AdmissionReview without request.uid")
 	}
 	obs := link.Observation{
 		Source: link.SourceAudit,
@@ -250,13 +275,13 @@ func admissionFacts(cluster string, ar *admissionReview) (link.Observation, *lin
 		}
 	}
 	if obs.Object.Name == "" {
-		return obs, nil, errSkip // a review (SelfSubjectAccessReview, …) is about no stored object
+		return facts{}, errSkip // a review (SelfSubjectAccessReview, …) is about no stored object
 	}
 	if obs.Time.IsZero() {
-		return obs, nil, errors.New("AdmissionReview without any time (no managedFields or creationTimestamp on its object)")
+		return facts{}, errors.New("AdmissionReview without any time (no managedFields or creationTimestamp on its object)")
 	}
 	obs.EndTime = obs.Time
-	return obs, rev, nil
+	return facts{obs: obs, rev: rev}, nil
 }
 
 func admissionVerb(op string) string {

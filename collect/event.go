@@ -46,6 +46,17 @@ func eventObservation(cluster string, body map[string]any) (link.Observation, bo
 		EventType:       str(body["type"]),
 		ResourceVersion: str(meta["resourceVersion"]),
 	}
+	// The newest managedFields entry is who wrote this revision and when (seconds): what pairs
+	// an Event with a Metadata-level audit record of its creation, which has no name when the
+	// reporter used generateName.
+	if mf, ok := meta["managedFields"].([]any); ok {
+		for _, e := range mf {
+			m, _ := e.(map[string]any)
+			if t := parseTime(m["time"]); !t.Before(obs.ManagerTime) {
+				obs.ManagerTime, obs.Manager = t, str(m["manager"])
+			}
+		}
+	}
 	series, _ := body["series"].(map[string]any)
 	var first, last, eventTime any
 	var count float64

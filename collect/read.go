@@ -226,28 +226,31 @@ func (a *auditReader) value(line int, raw []byte) {
 				a.observe(obs)
 			}
 		}
-		obs, rev, err := admissionFacts(a.cluster, &ar)
-		a.emit(line, raw, obs, rev, err)
+		f, err := admissionFacts(a.cluster, &ar)
+		a.emit(line, raw, f, err)
 		return
 	case ev.Kind != "" && ev.Kind != "Event":
 		a.malformed(line, fmt.Sprintf("unexpected kind %q (want an audit Event, EventList or AdmissionReview)", ev.Kind), raw)
 		return
 	}
-	obs, rev, err := auditFacts(a.cluster, &ev)
-	a.emit(line, raw, obs, rev, err)
+	f, err := auditFacts(a.cluster, &ev)
+	a.emit(line, raw, f, err)
 }
 
-func (a *auditReader) emit(line int, raw []byte, obs link.Observation, rev *link.Revision, err error) {
+func (a *auditReader) emit(line int, raw []byte, f facts, err error) {
 	switch {
 	case errors.Is(err, errSkip):
 		a.stats.Skipped++
 	case err != nil:
 		a.malformed(line, err.Error(), raw)
 	default:
-		a.observe(obs)
-		if rev != nil {
+		a.observe(f.obs)
+		if f.event != nil {
+			a.observe(*f.event)
+		}
+		if f.rev != nil {
 			a.stats.Revisions++
-			a.sink.Revise(*rev)
+			a.sink.Revise(*f.rev)
 		}
 	}
 }

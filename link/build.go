@@ -364,29 +364,86 @@ func managerFits(manager, userAgent string) bool {
 }
 
 // timeEvents replaces an Event's own timestamps with the time the apiserver received its
-// creation, where the audit log has it: that is when the reporter acted.
+// creation, where the audit log has it: that is when the reporter acted. Audit records name the
+// Event when the reporter chose the name or the body was logged; a Metadata-level record of a
+// generateName create has no name, and is paired by order instead: within one namespace, the
+// Events' first revisions in resourceVersion order against the unnamed creates in time order,
+// where the Event's creation second falls within the request and its field manager fits the
+// request's user agent.
 func (b *Batch) timeEvents(obs []Observation, st *Stats) {
-	created := map[ObjectKey]int{}
+	named := map[ObjectKey]int{}
+	unnamed := map[ObjectKey][]int{} // cluster/namespace → audit indexes
 	for i := range obs {
 		a := &obs[i]
-		if a.Source == SourceAudit && a.Verb == "create" && a.Object.Resource == "events" && a.StatusCode >= 200 && a.StatusCode < 300 {
-			created[ObjectKey{Cluster: a.Object.Cluster, Namespace: a.Object.Namespace, Name: a.Object.Name}] = i
+		if a.Source != SourceAudit || a.Verb != "create" || a.Object.Resource != "events" || a.StatusCode < 200 || a.StatusCode >= 300 {
+			continue
 		}
+		ns := ObjectKey{Cluster: a.Object.Cluster, Namespace: a.Object.Namespace}
+		if a.Object.Name == "" {
+			unnamed[ns] = append(unnamed[ns], i)
+			continue
+		}
+		ns.Name = a.Object.Name
+		named[ns] = i
 	}
+	setTime := func(e *Observation, a *Observation) {
+		e.Time, e.TimeSource = a.Time, "audit"
+		if e.EndTime.Before(e.Time) {
+			e.EndTime = e.Time
+		}
+		st.EventsTimedByAudit++
+	}
+	untimed := map[ObjectKey][]int{}
 	for i := range obs {
 		e := &obs[i]
 		if e.Source != SourceEvent || e.Count > 1 {
 			continue
 		}
-		ai, ok := created[ObjectKey{Cluster: e.Carrier.Cluster, Namespace: e.Carrier.Namespace, Name: e.Carrier.Name}]
-		if !ok {
+		if ai, ok := named[ObjectKey{Cluster: e.Carrier.Cluster, Namespace: e.Carrier.Namespace, Name: e.Carrier.Name}]; ok {
+			setTime(e, &obs[ai])
 			continue
 		}
-		e.Time, e.TimeSource = obs[ai].Time, "audit"
-		if e.EndTime.Before(e.Time) {
-			e.EndTime = e.Time
+		if !e.ManagerTime.IsZero() {
+			ns := ObjectKey{Cluster: e.Carrier.Cluster, Namespace: e.Carrier.Namespace}
+			untimed[ns] = append(untimed[ns], i)
 		}
-		st.EventsTimedByAudit++
+	}
+	for ns, events := range untimed {
+		audits := unnamed[ns]
+		if len(audits) == 0 {
+			continue
+		}
+		slices.SortFunc(audits, func(x, y int) int { return obs[x].Time.Compare(obs[y].Time) })
+		slices.SortFunc(events, func(x, y int) int {
+			ex, ey := &obs[x], &obs[y]
+			if c := ex.ManagerTime.Compare(ey.ManagerTime); c != 0 {
+				return c
+			}
+			if RVLess(ex.ResourceVersion, ey.ResourceVersion) {
+				return -1
+			}
+			return cmp.Compare(btoi(RVLess(ey.ResourceVersion, ex.ResourceVersion)), 0)
+		})
+		used := make([]bool, len(audits))
+		from := 0
+		for _, ei := range events {
+			e := &obs[ei]
+			for from < len(audits) && (used[from] || obs[audits[from]].EndTime.Add(time.Second).Before(e.ManagerTime)) {
+				from++ // too early for this Event and so for every later one
+			}
+			for j := from; j < len(audits); j++ {
+				a := &obs[audits[j]]
+				if a.Time.Truncate(time.Second).After(e.ManagerTime) {
+					break
+				}
+				if used[j] || a.EndTime.Add(time.Second).Before(e.ManagerTime) || !managerFits(e.Manager, a.UserAgent) {
+					continue
+				}
+				used[j] = true
+				setTime(e, a)
+				break
+			}
+		}
 	}
 }
 

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kairn-dev/kairn/archive"
+	"github.com/kairn-dev/kairn/collect"
+	"github.com/kairn-dev/kairn/link"
+)
+
+// benchAudit returns the bundled recording's audit log, uncompressed, as a file and its lines.
+func benchAudit(b *testing.B) (string, [][]byte) {
+	b.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "recording", "audit.log.gz"))
+	if err != nil {
+		b.Skipf("bundled recording missing: %v", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := filepath.Join(b.TempDir(), "audit.log")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var lines [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		lines = append(lines, bytes.Clone(sc.Bytes()))
+	}
+	return p, lines
+}
+
+func reportEvents(b *testing.B, events, size int) {
+	b.SetBytes(int64(size))
+	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkStdlibDecode is the baseline: plain encoding/json of the same bytes into generic maps.
+func BenchmarkStdlibDecode(b *testing.B) {
+	_, lines := benchAudit(b)
+	size := 0
+	for _, l := range lines {
+		size += len(l)
+	}
+	b.ResetTimer()
+	for range b.N {
+		for _, l := range lines {
+			var m map[string]any
+			if err := json.Unmarshal(l, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	reportEvents(b, len(lines), size)
+}
+
+type discard struct{ n int }
+
+func (d *discard) Observe(link.Observation)    { d.n++ }
+func (d *discard) Revise(link.Revision)        { d.n++ }
+func (d *discard) Malformed(collect.Malformed) {}
+
+// BenchmarkAuditDecode is kairn's audit decoder alone (split, decode, observation + revision).
+func BenchmarkAuditDecode(b *testing.B) {
+	path, lines := benchAudit(b)
+	info, _ := os.Stat(path)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := collect.ReadAuditFile(path, collect.FileOptions{Cluster: "bench"}, &discard{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEvents(b, len(lines), int(info.Size()))
+}
+
+// BenchmarkIngestPipeline is decode → link → Parquet encode, and reports bytes per span.
+func BenchmarkIngestPipeline(b *testing.B) {
+	path, lines := benchAudit(b)
+	info, _ := os.Stat(path)
+	var spans, parquetBytes int
+	b.ResetTimer()
+	for range b.N {
+		batch := link.NewBatch(link.Config{})
+		if _, err := collect.ReadAuditFile(path, collect.FileOptions{Cluster: "bench"}, &ingestSink{Batch: batch}); err != nil {
+			b.Fatal(err)
+		}
+		rows, _ := batch.Spans()
+		archive.SortSpans(rows)
+		data, err := archive.EncodeParquet(rows)
+		if err != nil {
+			b.Fatal(err)
+		}
+		spans, parquetBytes = len(rows), len(data)
+	}
+	reportEvents(b, len(lines), int(info.Size()))
+	b.ReportMetric(float64(parquetBytes)/float64(spans), "parquet-bytes/span")
+}
