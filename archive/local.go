@@ -16,14 +16,15 @@ type Local struct {
 	root string
 }
 
-// OpenLocal opens (and creates if needed) a directory archive.
+// OpenLocal opens a directory archive. The directory is created by the first Put, so opening a
+// mistyped path to read fails on List instead of leaving an empty directory behind.
 func OpenLocal(dir string) (*Local, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("archive %q: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("archive %q: %w", dir, err)
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("archive %q: not a directory", dir)
 	}
 	return &Local{root: abs}, nil
 }
@@ -80,6 +81,9 @@ func (l *Local) Get(_ context.Context, key string) (io.ReadCloser, error) {
 }
 
 func (l *Local) List(_ context.Context, prefix string) ([]ObjectInfo, error) {
+	if _, err := os.Stat(l.root); os.IsNotExist(err) {
+		return nil, fmt.Errorf("archive %s does not exist (ingest something into it first)", l.root)
+	}
 	var out []ObjectInfo
 	err := filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -2,6 +2,9 @@ package collect
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
+	"io"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -223,4 +226,59 @@ func TestRealJaegerFixtureIsNotAnInput(t *testing.T) {
 	if st, _ := ReadWatchFile(p, FileOptions{Cluster: "c"}, rec); st.Malformed != 1 || len(rec.revs) != 0 {
 		t.Errorf("a Jaeger trace read as watch: %+v", st)
 	}
+}
+
+// The bundled recording (testdata/recording/README.md) parses without a single bad record, and
+// every line and watch value is counted.
+func TestOwnRecordingParses(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "recording")
+	audit := filepath.Join(dir, "audit.log.gz")
+	raw := gunzip(t, audit)
+	lines := strings.Count(strings.TrimSpace(string(raw)), "\n") + 1
+	rec := &recorder{}
+	st, err := ReadAuditFile(audit, FileOptions{Cluster: "rec"}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records != lines || st.Malformed != 0 || st.Observations+st.Skipped < lines {
+		t.Errorf("audit: %+v, want %d records, none malformed", st, lines)
+	}
+	watches, _ := filepath.Glob(filepath.Join(dir, "watch-*.json.gz"))
+	for _, w := range watches {
+		dec := json.NewDecoder(bytes.NewReader(gunzip(t, w)))
+		values := 0
+		for {
+			var v map[string]any
+			if err := dec.Decode(&v); err != nil {
+				break
+			}
+			values++
+		}
+		rec := &recorder{}
+		st, err := ReadWatchFile(w, FileOptions{Cluster: "rec"}, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Records != values || st.Malformed != 0 || st.Observations+st.Revisions != values || values == 0 {
+			t.Errorf("%s: %+v, want %d values, none malformed", filepath.Base(w), st, values)
+		}
+	}
+}
+
+func gunzip(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
