@@ -319,6 +319,8 @@ $sizes
   \`RequestResponse\` (requestObject + responseObject bodies) for create/update/patch/delete/deletecollection
   of apps deployments(+/scale,/status), replicasets(+/scale,/status), statefulsets(+/scale,/status),
   daemonsets(+/status), controllerrevisions and core pods(+/status,/binding,/eviction), nodes(+/status);
+  \`RequestResponse\` for create/update/patch of Events (core and events.k8s.io: the response names
+  generateName'd Events, so each is timed by its audited creation);
   \`Metadata\` for everything else (including get/list/watch of those). An event appears once per
   request at stage ResponseComplete (watches also at ResponseStarted).
 - \`watch-<resource>.json.gz\`: \`kubectl get <resource> -A --watch --output-watch-events -o json\`
