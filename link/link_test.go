@@ -54,8 +54,8 @@ func TestWindowStartIsEpochAligned(t *testing.T) {
 func rev(uid, rv, name, kind, resource string, managerTime string, owners []OwnerRef, body string) Revision {
 	mt, _ := time.Parse(time.RFC3339, managerTime)
 	return Revision{
-		Object:  ObjectKey{Cluster: "c", Group: "apps", Resource: resource, Namespace: "ns", Name: name, UID: uid},
-		Kind:    kind, ResourceVersion: rv, From: "watch", Owners: owners,
+		Object: ObjectKey{Cluster: "c", Group: "apps", Resource: resource, Namespace: "ns", Name: name, UID: uid},
+		Kind:   kind, ResourceVersion: rv, From: "watch", Owners: owners,
 		Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Manager: "kubectl-set", ManagerOp: "Update", ManagerTime: mt.UTC(),
 		Body: map[string]any{"spec": map[string]any{"image": body}},
 	}
@@ -152,7 +152,7 @@ func TestEventTimedByAuditedCreation(t *testing.T) {
 	pod := ObjectKey{Cluster: "c", Resource: "pods", Namespace: "ns", Name: "p", UID: "u"}
 	ev := Observation{Source: SourceEvent, Object: pod, ID: "event/e1/1", Reason: "Pulling", Count: 1,
 		Carrier: ObjectKey{Cluster: "c", Resource: "events", Namespace: "ns", Name: "p.123", UID: "e1"},
-		Time: at("2026-01-01T00:00:01Z"), TimeSource: "firstTimestamp"}
+		Time:    at("2026-01-01T00:00:01Z"), TimeSource: "firstTimestamp"}
 	audit := Observation{Source: SourceAudit, Object: ObjectKey{Cluster: "c", Resource: "events", Namespace: "ns", Name: "p.123"},
 		ID: "audit/X/ResponseComplete", Verb: "create", StatusCode: 201, Time: at("2026-01-01T00:00:01.437Z")}
 	b := NewBatch(Config{})

@@ -320,7 +320,9 @@ func compareToTruth(t *testing.T, truth []truthRow, got []reportRow, tolerance t
 		worst = max(worst, a.Sub(b).Abs())
 		return a.Sub(b).Abs() <= tolerance
 	}
-	defer func() { t.Logf("%d rollouts; largest deviation from the ground truth %s (tolerance %s)", len(truth), worst, tolerance) }()
+	defer func() {
+		t.Logf("%d rollouts; largest deviation from the ground truth %s (tolerance %s)", len(truth), worst, tolerance)
+	}()
 	used := make([]bool, len(got))
 	for _, w := range truth {
 		found := false
