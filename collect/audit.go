@@ -3,7 +3,6 @@ package collect
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -41,8 +40,10 @@ type auditEvent struct {
 		Reason  string `json:"reason"`
 		Message string `json:"message"`
 	} `json:"responseStatus"`
+	// The response body is decoded in the same pass as the record: it is the revision the
+	// write produced. Of the request only the metadata of writes is read, later.
 	RequestObject            json.RawMessage `json:"requestObject"`
-	ResponseObject           json.RawMessage `json:"responseObject"`
+	ResponseObject           any             `json:"responseObject"`
 	RequestReceivedTimestamp time.Time       `json:"requestReceivedTimestamp"`
 	StageTimestamp           time.Time       `json:"stageTimestamp"`
 	Timestamp                time.Time       `json:"timestamp"` // v1beta1
@@ -120,24 +121,25 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 		User:                user,
 		UserAgent:           ev.UserAgent,
 		PrevResourceVersion: ref.ResourceVersion,
-		NoBodies:            len(ev.RequestObject) == 0 && len(ev.ResponseObject) == 0,
+		NoBodies:            len(ev.RequestObject) == 0 && ev.ResponseObject == nil,
 	}
 	if ev.ResponseStatus != nil {
 		obs.StatusCode = ev.ResponseStatus.Code
 		obs.Reason = ev.ResponseStatus.Reason
 		obs.Message = ev.ResponseStatus.Message
 	}
-	if rv := metadataRV(ev.RequestObject); rv != "" {
-		obs.PrevResourceVersion = rv
+	var requestName string
+	if isWrite(ev.Verb) && len(ev.RequestObject) > 0 {
+		var rv string
+		if requestName, rv = requestMeta(ev.RequestObject); rv != "" {
+			obs.PrevResourceVersion = rv
+		}
 	}
 
 	var rev *link.Revision
 	success := obs.StatusCode >= 200 && obs.StatusCode < 300
-	if success && isWrite(ev.Verb) && len(ev.ResponseObject) > 0 && ref.Resource != "secrets" {
-		var body map[string]any
-		if err := json.Unmarshal(ev.ResponseObject, &body); err != nil {
-			return facts{}, fmt.Errorf("responseObject: %w", err)
-		}
+	// Anything but a JSON object (a bare string from pods/log, say) is no revision.
+	if body, ok := ev.ResponseObject.(map[string]any); ok && success && isWrite(ev.Verb) && ref.Resource != "secrets" {
 		if ref.Resource == "events" {
 			// An Event is a fact about another object, not an object kairn traces: the response
 			// names it (creates use generateName) and carries the fact itself.
@@ -174,7 +176,7 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 	}
 	if obs.Object.Name == "" && ev.Verb == "create" {
 		// Metadata-level creates do not carry the generated name; the request body may.
-		obs.Object.Name = metadataName(ev.RequestObject)
+		obs.Object.Name = requestName
 	}
 	return facts{obs: obs, rev: rev}, nil
 }
@@ -187,34 +189,22 @@ func isWrite(verb string) bool {
 	return false
 }
 
-func metadataRV(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return ""
+// requestMeta reads the name and resourceVersion a request body carries. Patch bodies may be
+// JSON arrays (JSON patch): no metadata, and no error.
+func requestMeta(raw json.RawMessage) (name, resourceVersion string) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return "", ""
 	}
 	var m struct {
 		Metadata struct {
+			Name            string `json:"name"`
 			ResourceVersion string `json:"resourceVersion"`
 		} `json:"metadata"`
 	}
 	if json.Unmarshal(raw, &m) != nil {
-		return ""
+		return "", ""
 	}
-	return m.Metadata.ResourceVersion
-}
-
-func metadataName(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	var m struct {
-		Metadata struct {
-			Name string `json:"name"`
-		} `json:"metadata"`
-	}
-	if json.Unmarshal(raw, &m) != nil {
-		return ""
-	}
-	return m.Metadata.Name
+	return m.Metadata.Name, m.Metadata.ResourceVersion
 }
 
 // admissionReview is the AdmissionReview shape some audit forwarders (kube-audit-rest) log.
