@@ -9,13 +9,13 @@ import (
 
 func readAudit(data []byte) (*recorder, Stats, error) {
 	rec := &recorder{}
-	st, err := (&auditReader{file: "fuzz", cluster: "c", sink: rec}).read(bufio.NewReader(bytes.NewReader(data)))
+	st, err := (&auditReader{input{file: "fuzz", cluster: "c", sink: rec}}).read(bufio.NewReader(bytes.NewReader(data)))
 	return rec, st, err
 }
 
 func readWatch(data []byte) (*recorder, Stats, error) {
 	rec := &recorder{}
-	st, err := (&watchReader{file: "fuzz", cluster: "c", sink: rec}).read(bufio.NewReader(bytes.NewReader(data)))
+	st, err := (&watchReader{input{file: "fuzz", cluster: "c", sink: rec}}).read(bufio.NewReader(bytes.NewReader(data)))
 	return rec, st, err
 }
 

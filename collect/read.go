@@ -98,10 +98,11 @@ func readFile(path string, opts FileOptions, sink Sink, kind string) (Stats, err
 	if err != nil {
 		return Stats{}, fmt.Errorf("%s: %w", path, err)
 	}
+	in := input{file: path, cluster: opts.Cluster, sink: sink}
 	if kind == "audit" {
-		return (&auditReader{file: path, cluster: opts.Cluster, sink: sink}).read(r)
+		return (&auditReader{in}).read(r)
 	}
-	return (&watchReader{file: path, cluster: opts.Cluster, sink: sink}).read(r)
+	return (&watchReader{in}).read(r)
 }
 
 // decompress sniffs gzip by its magic bytes.
@@ -147,18 +148,22 @@ const (
 	wantWatch = "--watch wants the JSON stream of `kubectl get ... --watch --output-watch-events -o json`, JSON objects or Lists, or YAML objects"
 )
 
-type auditReader struct {
+// input is what both readers share: where they read from, what they found, where it goes.
+type input struct {
 	file    string
 	cluster string
 	sink    Sink
 	stats   Stats
 }
 
-func (a *auditReader) read(r *bufio.Reader) (Stats, error) {
-	head := sniff(r)
-	if len(head) > 0 && head[0] != '{' && head[0] != '[' {
-		return a.stats, wrongType(a.file, head, wantAudit)
-	}
+func (in *input) malformed(line int, reason string, raw []byte) {
+	in.stats.Malformed++
+	in.sink.Malformed(Malformed{File: in.file, Line: line, Reason: reason, Raw: raw})
+}
+
+// eachValue hands every well-formed top-level JSON value to fn, after wrongKind has vetted the
+// first one, and reports the bad ones.
+func (in *input) eachValue(r *bufio.Reader, wrongKind func(file string, raw []byte) error, fn func(line int, raw []byte)) (Stats, error) {
 	s := newValueSplitter(r, maxValueBytes)
 	first := true
 	for {
@@ -167,23 +172,48 @@ func (a *auditReader) read(r *bufio.Reader) (Stats, error) {
 			break
 		}
 		if err != nil {
-			return a.stats, fmt.Errorf("%s:%d: %w", a.file, s.line, err)
+			return in.stats, fmt.Errorf("%s:%d: %w", in.file, s.line, err)
 		}
-		a.stats.Records++
+		in.stats.Records++
 		if v.Err != nil {
-			a.malformed(v.Line, v.Err.Error(), v.Raw)
+			in.malformed(v.Line, v.Err.Error(), v.Raw)
 			continue
 		}
 		if first {
 			first = false
-			if looksLikeWatchEvent(v.Raw) {
-				return a.stats, fmt.Errorf("%s: this is a watch stream (it has \"type\" and \"object\"), not an audit log: pass it with --watch", a.file)
+			if err := wrongKind(in.file, v.Raw); err != nil {
+				return in.stats, err
 			}
 		}
-		a.value(v.Line, v.Raw)
+		fn(v.Line, v.Raw)
 	}
-	a.stats.Bytes = s.consumed
-	return a.stats, nil
+	in.stats.Bytes = s.consumed
+	return in.stats, nil
+}
+
+// notAnAuditLog and notAWatchStream tell the two inputs apart by their first record.
+func notAnAuditLog(file string, raw []byte) error {
+	if looksLikeWatchEvent(raw) {
+		return fmt.Errorf("%s: this is a watch stream (it has \"type\" and \"object\"), not an audit log: pass it with --watch", file)
+	}
+	return nil
+}
+
+func notAWatchStream(file string, raw []byte) error {
+	if bytes.Contains(raw[:min(len(raw), 4096)], []byte(`"auditID"`)) {
+		return fmt.Errorf("%s: this is an audit log (it has auditID), not a watch stream: pass it with --audit", file)
+	}
+	return nil
+}
+
+type auditReader struct{ input }
+
+func (a *auditReader) read(r *bufio.Reader) (Stats, error) {
+	head := sniff(r)
+	if len(head) > 0 && head[0] != '{' && head[0] != '[' {
+		return a.stats, wrongType(a.file, head, wantAudit)
+	}
+	return a.eachValue(r, notAnAuditLog, a.value)
 }
 
 func (a *auditReader) value(line int, raw []byte) {
@@ -260,11 +290,6 @@ func (a *auditReader) observe(obs link.Observation) {
 	a.sink.Observe(obs)
 }
 
-func (a *auditReader) malformed(line int, reason string, raw []byte) {
-	a.stats.Malformed++
-	a.sink.Malformed(Malformed{File: a.file, Line: line, Reason: reason, Raw: raw})
-}
-
 func looksLikeWatchEvent(raw []byte) bool {
 	var probe struct {
 		Type   string          `json:"type"`
@@ -282,12 +307,7 @@ func jsonReason(err error) string {
 	return err.Error()
 }
 
-type watchReader struct {
-	file    string
-	cluster string
-	sink    Sink
-	stats   Stats
-}
+type watchReader struct{ input }
 
 func (w *watchReader) read(r *bufio.Reader) (Stats, error) {
 	head := sniff(r)
@@ -300,31 +320,7 @@ func (w *watchReader) read(r *bufio.Reader) (Stats, error) {
 		}
 		return w.stats, wrongType(w.file, head, wantWatch)
 	}
-	s := newValueSplitter(r, maxValueBytes)
-	first := true
-	for {
-		v, err := s.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return w.stats, fmt.Errorf("%s:%d: %w", w.file, s.line, err)
-		}
-		w.stats.Records++
-		if v.Err != nil {
-			w.malformed(v.Line, v.Err.Error(), v.Raw)
-			continue
-		}
-		if first {
-			first = false
-			if bytes.Contains(v.Raw[:min(len(v.Raw), 4096)], []byte(`"auditID"`)) {
-				return w.stats, fmt.Errorf("%s: this is an audit log (it has auditID), not a watch stream: pass it with --audit", w.file)
-			}
-		}
-		w.value(v.Line, v.Raw, time.Time{})
-	}
-	w.stats.Bytes = s.consumed
-	return w.stats, nil
+	return w.eachValue(r, notAWatchStream, func(line int, raw []byte) { w.value(line, raw, time.Time{}) })
 }
 
 // watchEvent is one line of a watch: {"type": "ADDED|MODIFIED|DELETED|BOOKMARK|ERROR", "object": {...}}.
@@ -400,11 +396,6 @@ func (w *watchReader) object(line int, raw []byte, body map[string]any, typ stri
 	rev.Observed = observed
 	w.stats.Revisions++
 	w.sink.Revise(rev)
-}
-
-func (w *watchReader) malformed(line int, reason string, raw []byte) {
-	w.stats.Malformed++
-	w.sink.Malformed(Malformed{File: w.file, Line: line, Reason: reason, Raw: raw})
 }
 
 // readYAML reads multi-document YAML. A comment line `# {"time": "..."}` before a document (as
@@ -519,11 +510,8 @@ func checkFile(path, kind string) error {
 	if err != nil || v.Err != nil {
 		return nil // the read reports bad values one by one
 	}
-	if kind == "audit" && looksLikeWatchEvent(v.Raw) {
-		return fmt.Errorf("%s: this is a watch stream (it has \"type\" and \"object\"), not an audit log: pass it with --watch", path)
+	if kind == "audit" {
+		return notAnAuditLog(path, v.Raw)
 	}
-	if kind == "watch" && bytes.Contains(v.Raw[:min(len(v.Raw), 4096)], []byte(`"auditID"`)) {
-		return fmt.Errorf("%s: this is an audit log (it has auditID), not a watch stream: pass it with --audit", path)
-	}
-	return nil
+	return notAWatchStream(path, v.Raw)
 }

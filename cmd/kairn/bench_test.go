@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,19 +16,8 @@ import (
 // benchAudit returns the bundled recording's audit log, uncompressed, as a file and its lines.
 func benchAudit(b *testing.B) (string, [][]byte) {
 	b.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "recording", "audit.log.gz"))
-	if err != nil {
-		b.Skipf("bundled recording missing: %v", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		b.Fatal(err)
-	}
+	audit, _ := recordingFiles(b)
+	data := gunzipFile(b, audit)
 	p := filepath.Join(b.TempDir(), "audit.log")
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		b.Fatal(err)

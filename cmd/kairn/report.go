@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,8 +14,7 @@ import (
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("report", "NAME [--archive DIR|s3://...] [--format table|csv|json]", stderr)
-	archiveLoc := fs.String("archive", defaultArchive, "archive: a directory or s3://bucket/prefix")
-	format := fs.String("format", "table", "output format: "+strings.Join(analyze.Formats, ", "))
+	archiveLoc, format := queryFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -31,8 +31,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("sql", `[--archive DIR|s3://...] [--format table|csv|json] "SELECT ... FROM spans"`, stderr)
-	archiveLoc := fs.String("archive", defaultArchive, "archive: a directory or s3://bucket/prefix")
-	format := fs.String("format", "table", "output format: "+strings.Join(analyze.Formats, ", "))
+	archiveLoc, format := queryFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -41,6 +40,13 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageErr(`give one SQL statement, quoted, e.g. "SELECT kind, count(*) FROM spans GROUP BY ALL"`)
 	}
 	return query(ctx, *archiveLoc, rest[0], *format, stdout, stderr)
+}
+
+// queryFlags are the flags of every command that reads the archive with SQL.
+func queryFlags(fs *flag.FlagSet) (archiveLoc, format *string) {
+	archiveLoc = fs.String("archive", defaultArchive, "archive: a directory or s3://bucket/prefix")
+	format = fs.String("format", "table", "output format: "+strings.Join(analyze.Formats, ", "))
+	return archiveLoc, format
 }
 
 func runQueries(ctx context.Context, args []string, stdout, stderr io.Writer) error {
