@@ -35,12 +35,17 @@ type Span struct {
 	UID        string `parquet:"uid,optional,dict"`
 	ObjectKind string `parquet:"object_kind,optional,dict"`
 
+	ParentCluster   string `parquet:"parent_cluster,optional,dict"`
 	ParentAPIGroup  string `parquet:"parent_api_group,optional,dict"`
 	ParentResource  string `parquet:"parent_resource,optional,dict"`
 	ParentNamespace string `parquet:"parent_namespace,optional,dict"`
 	ParentKind      string `parquet:"parent_kind,optional,dict"`
 	ParentName      string `parquet:"parent_name,optional,dict"`
 	ParentUID       string `parquet:"parent_uid,optional,dict"`
+	ParentRelation  string `parquet:"parent_relation,optional,dict"`
+	// Links are an object span's other relations: non-controller owners, a pod's node, an
+	// EndpointSlice's Service, an annotation parent that displaced the owner.
+	Links []Link `parquet:"links,list"`
 
 	WindowStart time.Time `parquet:"window_start,timestamp(microsecond)"`
 	StartTime   time.Time `parquet:"start_time,timestamp(microsecond)"`
@@ -65,7 +70,20 @@ type Span struct {
 	ResourceVersion     string        `parquet:"resource_version,optional"`
 	PrevResourceVersion string        `parquet:"prev_resource_version,optional"`
 	FieldManager        string        `parquet:"field_manager,optional,dict"`
+	NoOp                bool          `parquet:"no_op,optional"`
 	Changes             []FieldChange `parquet:"changes,list"`
+}
+
+// Link is a secondary relation of an object span to another object's span in the same window.
+type Link struct {
+	Relation  string `parquet:"relation,dict"`
+	Cluster   string `parquet:"cluster,dict"`
+	APIGroup  string `parquet:"api_group,optional,dict"`
+	Resource  string `parquet:"resource,dict"`
+	Namespace string `parquet:"namespace,optional,dict"`
+	Name      string `parquet:"name"`
+	UID       string `parquet:"uid,optional"`
+	SpanID    string `parquet:"span_id"`
 }
 
 // FieldChange is one changed leaf: a path such as spec.template.spec.containers[0].image and

@@ -29,6 +29,7 @@ type Stats struct {
 	AuditLinkedByRV    int // audit ↔ change by resourceVersion (bodies logged)
 	AuditLinkedByFit   int // audit ↔ change by time and managedFields (Metadata level)
 	EventsTimedByAudit int
+	NoOps              int // successful writes that produced no new revision
 	ObjectSpans        int
 	OwnerOnlySpans     int // object spans made from an ownerReference alone
 }
@@ -289,6 +290,15 @@ func (b *Batch) linkAudits(objs map[ObjectKey]*object, obs []Observation, st *St
 			if ok && !linked[ci] {
 				apply(ai, ci)
 				st.AuditLinkedByRV++
+				continue
+			}
+			// The response shows a revision an earlier write already produced: this write
+			// changed nothing.
+			_, created := changeAt[a.Object.UID+"/"+a.ResourceVersion+"/create"]
+			_, observed := changeAt[a.Object.UID+"/"+a.ResourceVersion+"/observe"]
+			if verb == "update" && (linked[ci] || created || observed) {
+				a.NoOp = true
+				st.NoOps++
 				continue
 			}
 		}

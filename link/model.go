@@ -93,6 +93,7 @@ type Observation struct {
 	UserAgent   string
 	StatusCode  int32
 	NoBodies    bool // the audit record had no request/response bodies (Metadata level)
+	NoOp        bool // a successful write that produced no new revision
 
 	// Events. Carrier is the Event object itself (its namespace, name and uid), which is how an
 	// audited Event creation is matched to the fact it reports.

@@ -33,42 +33,39 @@ type spanKey struct {
 	window time.Time
 }
 
-// clusterScoped are owner kinds that have no namespace.
-var clusterScoped = map[string]bool{"Node": true, "Namespace": true, "PersistentVolume": true, "ClusterRole": true, "CustomResourceDefinition": true}
-
-// owner returns the primary parent of an object: its controller owner, else its first owner.
-func owner(k ObjectKey, owners []OwnerRef) (ObjectKey, string, bool) {
-	if len(owners) == 0 {
-		return ObjectKey{}, "", false
-	}
-	ref := owners[0]
-	for _, o := range owners {
-		if o.Controller {
-			ref = o
-			break
-		}
-	}
-	ns := k.Namespace
-	if clusterScoped[ref.Kind] {
-		ns = ""
-	}
-	return ObjectKey{Cluster: k.Cluster, Group: ref.Group, Resource: ref.Resource, Namespace: ns, Name: ref.Name, UID: ref.UID}, ref.Kind, true
-}
-
 func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) []archive.Span {
-	ownersOf := func(k ObjectKey) []OwnerRef {
-		if o := objs[k]; o != nil {
-			for i := len(o.revs) - 1; i >= 0; i-- {
-				if len(o.revs[i].Owners) > 0 {
-					return o.revs[i].Owners
-				}
-			}
-		}
-		return nil
-	}
 	kindOf := map[ObjectKey]string{}
+	byName := map[ObjectKey]ObjectKey{} // newest uid of each name
 	for k, o := range objs {
 		kindOf[k] = o.kind
+		if cur, ok := byName[k.NameKey()]; !ok || objs[cur].created.Before(o.created) {
+			byName[k.NameKey()] = k
+		}
+	}
+	resolve := func(k ObjectKey) ObjectKey {
+		if k.UID == "" {
+			if full, ok := byName[k]; ok {
+				return full
+			}
+		}
+		return k
+	}
+	type parents struct {
+		primary   *Parent
+		secondary []Parent
+	}
+	parentCache := map[ObjectKey]parents{}
+	parentsFor := func(k ObjectKey) parents {
+		p, ok := parentCache[k]
+		if !ok {
+			var newest *Revision
+			if o := objs[k]; o != nil {
+				newest = &o.revs[len(o.revs)-1]
+			}
+			p.primary, p.secondary = parentsOf(k, newest, resolve)
+			parentCache[k] = p
+		}
+		return p
 	}
 
 	spans := map[spanKey]*archive.Span{}
@@ -118,30 +115,38 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 		rows = append(rows, observationRow(o, kind, parent, w, end))
 	}
 
-	// Nest object spans under their owners' spans in the same window, making owner spans from
-	// the reference alone where the owner itself was not seen, so the tree is whole.
+	// Nest object spans under their primary parents' spans in the same window, and record the
+	// other links. A parent or linked object not seen in this window gets its span from the
+	// reference alone, so the tree is whole.
 	for i := 0; i < len(order); i++ {
 		sk := order[i]
 		s := spans[sk]
-		pk, pkind, ok := owner(sk.key, ownersOf(sk.key))
-		if !ok {
-			continue
+		ps := parentsFor(sk.key)
+		target := func(p Parent) *archive.Span {
+			if _, seen := spans[spanKey{p.Key, sk.window}]; !seen {
+				st.OwnerOnlySpans++
+			}
+			return objectSpan(p.Key, p.Kind, sk.window, s.StartTime, s.EndTime)
 		}
-		if _, seen := spans[spanKey{pk, sk.window}]; !seen {
-			st.OwnerOnlySpans++
+		if ps.primary != nil {
+			setParent(s, target(*ps.primary))
+			s.ParentRelation = ps.primary.Relation
 		}
-		p := objectSpan(pk, pkind, sk.window, s.StartTime, s.EndTime)
-		setParent(s, p)
+		for _, p := range ps.secondary {
+			t := target(p)
+			s.Links = append(s.Links, archive.Link{Relation: p.Relation, Cluster: t.Cluster, APIGroup: t.APIGroup, Resource: t.Resource,
+				Namespace: t.Namespace, Name: t.Name, UID: t.UID, SpanID: t.SpanID})
+		}
 	}
 
-	// The trace is the root of the ownership tree.
+	// The trace is the root of the tree of primary parents.
 	rootOf := func(k ObjectKey) ObjectKey {
-		for range 16 { // ownership chains are short; this bounds a cycle in bad data
-			pk, _, ok := owner(k, ownersOf(k))
-			if !ok {
+		for range 16 { // chains are short; this bounds a cycle in bad data
+			p := parentsFor(k).primary
+			if p == nil {
 				break
 			}
-			k = pk
+			k = p.Key
 		}
 		return k
 	}
@@ -175,6 +180,7 @@ func rowKey(r *archive.Span) ObjectKey {
 
 func setParent(s, p *archive.Span) {
 	s.ParentSpanID = p.SpanID
+	s.ParentCluster = p.Cluster
 	s.ParentAPIGroup, s.ParentResource, s.ParentNamespace = p.APIGroup, p.Resource, p.Namespace
 	s.ParentKind, s.ParentName, s.ParentUID = p.ObjectKind, p.Name, p.UID
 }
@@ -182,6 +188,7 @@ func setParent(s, p *archive.Span) {
 // copyParentKeys gives an observation row its object's owner keys, so SQL can join observations
 // to owners without going through the object span.
 func copyParentKeys(r, objectSpan *archive.Span) {
+	r.ParentCluster, r.ParentRelation = objectSpan.ParentCluster, objectSpan.ParentRelation
 	r.ParentAPIGroup, r.ParentResource, r.ParentNamespace = objectSpan.ParentAPIGroup, objectSpan.ParentResource, objectSpan.ParentNamespace
 	r.ParentKind, r.ParentName, r.ParentUID = objectSpan.ParentKind, objectSpan.ParentName, objectSpan.ParentUID
 }
@@ -198,6 +205,7 @@ func observationRow(o *Observation, kind string, parent *archive.Span, w, end ti
 		User: o.User, UserAgent: o.UserAgent, StatusCode: o.StatusCode,
 		Reason: o.Reason, Message: o.Message, EventType: o.EventType, Reporter: o.Reporter, EventCount: o.Count,
 		ResourceVersion: o.ResourceVersion, PrevResourceVersion: o.PrevResourceVersion, FieldManager: o.Manager,
+		NoOp: o.NoOp,
 	}
 	if len(o.Changes) > 0 {
 		r.Changes = make([]archive.FieldChange, len(o.Changes))
