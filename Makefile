@@ -24,7 +24,7 @@ minio:
 # Ingest the bundled recording (made on a real control plane, see testdata/recording/README.md)
 # into a local archive and print the rollout table.
 demo: build
-	@time ( $(BIN) ingest --cluster demo --archive $(ARCHIVE) \
+	@time ( $(BIN) ingest --cluster rec --archive $(ARCHIVE) \
 		--audit $(RECORDING)/audit.log.gz $(addprefix --watch ,$(DEMO_WATCH)) && \
 	  $(BIN) report rollout-first-pull --archive $(ARCHIVE) )
 

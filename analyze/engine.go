@@ -35,13 +35,21 @@ type Engine struct {
 	tmp   string
 }
 
-// Open registers the archive's spans for querying.
+// Open registers the archive for querying: the view `spans` over the live parts of every
+// partition (merged parts, and parts not merged yet, never both copies), `object_windows` over
+// the object index, and `objects`, one row per object with its lifecycle across windows.
 func Open(ctx context.Context, store archive.Store, opts Options) (*Engine, error) {
 	e := &Engine{}
-	files, err := e.localParts(ctx, store, opts)
+	parts, index, err := archiveFiles(ctx, store)
 	if err != nil {
 		return nil, err
 	}
+	spanFiles, err := e.localize(ctx, store, opts, append(parts, index...))
+	if err != nil {
+		return nil, err
+	}
+	indexFiles := spanFiles[len(parts):]
+	spanFiles = spanFiles[:len(parts)]
 	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
 		// No network here: never try to fetch an extension; fail at once instead.
 		for _, s := range []string{
@@ -60,32 +68,88 @@ func Open(ctx context.Context, store archive.Store, opts Options) (*Engine, erro
 	}
 	e.db = sql.OpenDB(connector)
 	e.db.SetMaxOpenConns(1)
-	if len(files) == 0 {
+	e.parts = len(spanFiles)
+	if len(spanFiles) == 0 {
 		// An empty archive still has the schema: query an empty part.
-		if e.tmp, err = os.MkdirTemp("", "kairn-empty-"); err != nil {
+		if spanFiles, err = e.emptyFile("spans.parquet", func() ([]byte, error) { return archive.EncodeParquet(nil) }); err != nil {
+			e.Close()
 			return nil, err
 		}
-		empty, err := archive.EncodeParquet(nil)
-		if err != nil {
-			return nil, err
-		}
-		p := filepath.Join(e.tmp, "empty.parquet")
-		if err := os.WriteFile(p, empty, 0o644); err != nil {
-			return nil, err
-		}
-		files = []string{p}
 	}
-	e.parts = len(files)
+	if len(indexFiles) == 0 {
+		if indexFiles, err = e.emptyFile("index.parquet", func() ([]byte, error) { return archive.EncodeIndex(nil) }); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
+	for _, stmt := range []string{
+		"CREATE VIEW spans AS SELECT * FROM read_parquet(" + fileList(spanFiles) + ", union_by_name = true)",
+		"CREATE VIEW object_windows AS SELECT * FROM read_parquet(" + fileList(indexFiles) + ", union_by_name = true)",
+		objectsView,
+	} {
+		if _, err := e.db.ExecContext(ctx, stmt); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("register archive %s: %w", store, err)
+		}
+	}
+	return e, nil
+}
+
+// objectsView stitches each object's windows into one lifecycle. previous_uid is the uid the
+// same name had before: a re-creation.
+const objectsView = `CREATE VIEW objects AS
+SELECT cluster, api_group, resource, namespace, name, uid,
+       any_value(object_kind) AS object_kind,
+       min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+       min(created_at) AS created_at, max(deleted_at) AS deleted_at,
+       list(window_start ORDER BY window_start) AS windows,
+       any_value(trace_id) AS trace_id,
+       lag(uid) OVER (PARTITION BY cluster, api_group, resource, namespace, name ORDER BY min(first_seen)) AS previous_uid
+FROM object_windows
+GROUP BY cluster, api_group, resource, namespace, name, uid`
+
+func fileList(files []string) string {
 	quoted := make([]string, len(files))
 	for i, f := range files {
 		quoted[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
 	}
-	view := fmt.Sprintf("CREATE VIEW spans AS SELECT * FROM read_parquet([%s], hive_partitioning = false, union_by_name = true)", strings.Join(quoted, ", "))
-	if _, err := e.db.ExecContext(ctx, view); err != nil {
-		e.Close()
-		return nil, fmt.Errorf("register archive %s: %w", store, err)
+	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
+func (e *Engine) emptyFile(name string, encode func() ([]byte, error)) ([]string, error) {
+	if e.tmp == "" {
+		var err error
+		if e.tmp, err = os.MkdirTemp("", "kairn-empty-"); err != nil {
+			return nil, err
+		}
 	}
-	return e, nil
+	data, err := encode()
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(e.tmp, name)
+	return []string{p}, os.WriteFile(p, data, 0o644)
+}
+
+// archiveFiles lists the live span parts and the object index files.
+func archiveFiles(ctx context.Context, store archive.Store) (parts, index []archive.ObjectInfo, err error) {
+	partitions, err := archive.ListPartitions(ctx, store)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list %s: %w", store, err)
+	}
+	for _, p := range partitions {
+		parts = append(parts, p.Live...)
+	}
+	objs, err := store.List(ctx, archive.IndexPrefix)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list %s: %w", store, err)
+	}
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".parquet") {
+			index = append(index, o)
+		}
+	}
+	return parts, index, nil
 }
 
 // Parts is the number of Parquet parts behind the view.
@@ -105,21 +169,12 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// localParts lists the archive's parts as local files, fetching remote ones into the cache.
-func (e *Engine) localParts(ctx context.Context, store archive.Store, opts Options) ([]string, error) {
-	objs, err := store.List(ctx, archive.SpansPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", store, err)
-	}
-	var parts []archive.ObjectInfo
-	for _, o := range objs {
-		if strings.HasSuffix(o.Key, ".parquet") {
-			parts = append(parts, o)
-		}
-	}
+// localize returns local paths for objects: in place for a local archive, else fetched into
+// the cache (by key and size, so an unchanged part is fetched once).
+func (e *Engine) localize(ctx context.Context, store archive.Store, opts Options, objs []archive.ObjectInfo) ([]string, error) {
 	if ld, ok := store.(archive.LocalDirer); ok {
-		out := make([]string, len(parts))
-		for i, p := range parts {
+		out := make([]string, len(objs))
+		for i, p := range objs {
 			out[i] = filepath.Join(ld.LocalDir(), filepath.FromSlash(p.Key))
 		}
 		return out, nil
@@ -134,8 +189,8 @@ func (e *Engine) localParts(ctx context.Context, store archive.Store, opts Optio
 	}
 	sum := sha256.Sum256([]byte(store.String()))
 	dir = filepath.Join(dir, hex.EncodeToString(sum[:8]))
-	out := make([]string, 0, len(parts))
-	for i, p := range parts {
+	out := make([]string, 0, len(objs))
+	for i, p := range objs {
 		local := filepath.Join(dir, filepath.FromSlash(p.Key))
 		if fi, err := os.Stat(local); err != nil || fi.Size() != p.Size {
 			if err := fetch(ctx, store, p.Key, local); err != nil {
@@ -144,7 +199,7 @@ func (e *Engine) localParts(ctx context.Context, store archive.Store, opts Optio
 		}
 		out = append(out, local)
 		if opts.Progress != nil {
-			opts.Progress(i+1, len(parts))
+			opts.Progress(i+1, len(objs))
 		}
 	}
 	return out, nil

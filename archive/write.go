@@ -95,12 +95,7 @@ func WriteParts(ctx context.Context, store Store, writer string, rows []Span) ([
 	for _, g := range keys {
 		part := groups[g]
 		SortSpans(part)
-		h := xxh3.New()
-		for i := range part {
-			h.WriteString(part[i].SpanID)
-		}
-		sum := h.Sum128().Bytes()
-		name := writer + "-" + hex.EncodeToString(sum[:8])
+		name := writer + "-" + contentHash(part)
 		data, err := EncodeParquet(part)
 		if err != nil {
 			return out, err
@@ -112,4 +107,16 @@ func WriteParts(ctx context.Context, store Store, writer string, rows []Span) ([
 		out = append(out, PartWritten{Key: key, Rows: len(part), Bytes: len(data)})
 	}
 	return out, nil
+}
+
+// contentHash names a part by the span ids it holds (rows sorted), so the same facts always get
+// the same name.
+func contentHash(rows []Span) string {
+	h := xxh3.New()
+	for i := range rows {
+		h.WriteString(rows[i].SpanID)
+		h.WriteString(rows[i].ObservationID)
+	}
+	sum := h.Sum128().Bytes()
+	return hex.EncodeToString(sum[:8])
 }

@@ -17,8 +17,8 @@ const (
 //
 //	kairn.dev/parent: '{"cluster":"prod-eu","group":"apps","resource":"deployments","namespace":"shop","name":"web"}'
 //
-// cluster defaults to the object's own; uid is optional. It is the primary parent when present:
-// someone asked for it explicitly.
+// cluster defaults to the object's own; uid is optional. It is the primary parent of an object
+// no controller owns (someone asked for it explicitly), and a secondary link otherwise.
 const ParentAnnotation = "kairn.dev/parent"
 
 // Parent is one link from an object to another.
@@ -38,9 +38,6 @@ func parentsOf(k ObjectKey, r *Revision, resolve func(ObjectKey) ObjectKey) (*Pa
 		return nil, nil
 	}
 	var all []Parent
-	if p, ok := annotationParent(k, r.Body); ok {
-		all = append(all, p)
-	}
 	// Owners, the controller first.
 	for pass := 0; pass < 2; pass++ {
 		for _, o := range r.Owners {
@@ -52,6 +49,16 @@ func parentsOf(k ObjectKey, r *Revision, resolve func(ObjectKey) ObjectKey) (*Pa
 				ns = ""
 			}
 			all = append(all, Parent{RelOwner, ObjectKey{Cluster: k.Cluster, Group: o.Group, Resource: o.Resource, Namespace: ns, Name: o.Name, UID: o.UID}, o.Kind})
+		}
+	}
+	// The annotation places an object that no controller owns; on an owned object (controllers
+	// copy annotations: a Deployment's reach its ReplicaSets) it is a secondary link, so it
+	// never tears a workload's tree apart.
+	if p, ok := annotationParent(k, r.Body); ok {
+		if len(all) > 0 && controlled(r.Owners) {
+			all = append(all, p)
+		} else {
+			all = append([]Parent{p}, all...)
 		}
 	}
 	if k.Group == "discovery.k8s.io" && k.Resource == "endpointslices" {
@@ -71,6 +78,15 @@ func parentsOf(k ObjectKey, r *Revision, resolve func(ObjectKey) ObjectKey) (*Pa
 		return nil, all // a pod's node is a secondary link: a pod without owner is a root
 	}
 	return &all[0], all[1:]
+}
+
+func controlled(owners []OwnerRef) bool {
+	for _, o := range owners {
+		if o.Controller {
+			return true
+		}
+	}
+	return false
 }
 
 func hasTarget(ps []Parent, k ObjectKey) bool {

@@ -25,6 +25,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"ingest", "read recorded audit logs and watch streams into the archive", runIngest},
+		{"merge", "merge closed windows: one sorted part per partition, late links resolved, object index", runMerge},
 		{"report", "run a library query over the archive and print its table", runReport},
 		{"sql", "run ad-hoc SQL over the archive (the view `spans`)", runSQL},
 		{"queries", "list the query library", runQueries},

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kairn-dev/kairn/archive"
+	"github.com/kairn-dev/kairn/link"
+)
+
+func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("merge", "[--archive DIR|s3://...] [--cluster NAME] [--window 30m] [--grace 5m] [--retain 30d] [--parallel 2]", stderr)
+	archiveLoc := fs.String("archive", defaultArchive, "archive: a directory or s3://bucket/prefix")
+	cluster := fs.String("cluster", "", "merge only this cluster's partitions (default: all)")
+	window := fs.Duration("window", link.DefaultWindow, "window length the archive was written with")
+	grace := fs.Duration("grace", 5*time.Minute, "a window is closed, and merged, once its end is this far in the past")
+	retain := fs.String("retain", "", "delete partitions whose window ended longer ago than this (e.g. 30d, 12h); default: keep all")
+	parallel := fs.Int("parallel", 2, "partitions merged at once")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageErr("unexpected arguments %q", rest)
+	}
+	if *parallel < 1 {
+		return usageErr("--parallel must be at least 1")
+	}
+	var retention time.Duration
+	if *retain != "" {
+		if retention, err = parseRetention(*retain); err != nil {
+			return usageErr("--retain: %v", err)
+		}
+	}
+	store, err := archive.OpenStore(ctx, *archiveLoc)
+	if err != nil {
+		return err
+	}
+	partitions, err := archive.ListPartitions(ctx, store)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	var todo []archive.PartitionParts
+	var expired []archive.Partition
+	for _, p := range partitions {
+		if *cluster != "" && p.Partition.Cluster != *cluster {
+			continue
+		}
+		end := p.Partition.Window.Add(*window)
+		switch {
+		case retention > 0 && end.Before(now.Add(-retention)):
+			expired = append(expired, p.Partition)
+		case end.Add(*grace).After(now):
+			// Still open: its writers may add parts. It is merged once closed.
+		default:
+			todo = append(todo, p)
+		}
+	}
+
+	started := time.Now()
+	var (
+		mu                   sync.Mutex
+		done, merged, rowsIn int
+		firstErr             error
+	)
+	work := make(chan archive.PartitionParts)
+	var wg sync.WaitGroup
+	for range *parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for pp := range work {
+				res, err := archive.MergePartition(ctx, store, pp, link.MergeRows)
+				mu.Lock()
+				done++
+				switch {
+				case err != nil:
+					if firstErr == nil {
+						firstErr = fmt.Errorf("merge %s: %w", pp.Partition, err)
+					}
+					fmt.Fprintf(stderr, "[%d/%d] %s: %v\n", done, len(todo), pp.Partition, err)
+				case !res.Skipped:
+					merged++
+					rowsIn += res.RowsIn
+					if !*quiet {
+						fmt.Fprintf(stderr, "[%d/%d] %s: %d parts, %d rows → %d\n", done, len(todo), pp.Partition, res.PartsIn, res.RowsIn, res.RowsOut)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, pp := range todo {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- pp
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	for _, p := range expired {
+		if err := archive.DeletePartition(ctx, store, p); err != nil {
+			return err
+		}
+	}
+	if !*quiet {
+		secs := time.Since(started).Seconds()
+		fmt.Fprintf(stderr, "merged %d of %d closed partitions (%d rows, %.0f rows/s), deleted %d expired, in %.2fs\n",
+			merged, len(todo), rowsIn, float64(rowsIn)/max(secs, 1e-9), len(expired), secs)
+	}
+	return nil
+}
+
+// parseRetention reads a duration that may be given in days: 30d, 36h, 90m.
+func parseRetention(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(d, 64)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a duration like 30d or 12h", s)
+	}
+	return d, nil
+}

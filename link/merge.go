@@ -1,0 +1,216 @@
+package link
+
+import (
+	"cmp"
+	"strings"
+
+	"github.com/kairn-dev/kairn/archive"
+)
+
+// MergeRows stitches the rows of one partition (cluster × window) written by any number of
+// writers, in any arrival order, into one consistent set: observations de-duplicated by their
+// stable id (keeping the most precise copy), copies of an object span combined, links whose
+// halves landed in different parts resolved again (audit ↔ change by resourceVersion, Events
+// timed by their audited creation), parent keys and trace ids recomputed. The result does not
+// depend on the order of rows.
+func MergeRows(rows []archive.Span) []archive.Span {
+	objects := map[string]*archive.Span{}
+	obs := map[string]*archive.Span{}
+	for i := range rows {
+		r := &rows[i]
+		if r.Kind == archive.KindObject {
+			if cur, ok := objects[r.SpanID]; ok {
+				mergeObjectSpan(cur, r)
+			} else {
+				c := *r
+				objects[r.SpanID] = &c
+			}
+			continue
+		}
+		id := r.ObservationID
+		if id == "" {
+			id = r.SpanID
+		}
+		if cur, ok := obs[id]; ok {
+			mergeObservation(cur, r)
+		} else {
+			c := *r
+			obs[id] = &c
+		}
+	}
+
+	// Audit ↔ change by resourceVersion, and Events by the audited creation of the Event object,
+	// for pairs that were written by different writers.
+	audits := map[string]*archive.Span{}
+	eventCreates := map[string]*archive.Span{}
+	for _, o := range obs {
+		if o.Kind != archive.KindAudit || o.StatusCode < 200 || o.StatusCode >= 300 || o.UID == "" {
+			continue
+		}
+		if o.Resource == "events" && o.Verb == "create" {
+			eventCreates[o.UID] = o
+		} else if o.ResourceVersion != "" && !o.NoOp {
+			audits[o.UID+"/"+o.ResourceVersion] = o
+		}
+	}
+	for _, o := range obs {
+		switch o.Kind {
+		case archive.KindChange:
+			if o.AuditID != "" && o.TimeSource == "audit" {
+				continue
+			}
+			if a, ok := audits[o.UID+"/"+o.ResourceVersion]; ok && o.Verb != "delete" {
+				o.StartTime, o.EndTime, o.TimeSource = a.StartTime, a.EndTime, "audit"
+				o.AuditID, o.User, o.UserAgent, o.StatusCode, o.Subresource = a.AuditID, a.User, a.UserAgent, a.StatusCode, a.Subresource
+				if o.Verb == "update" {
+					o.Verb = a.Verb
+				}
+			}
+		case archive.KindEvent:
+			if o.TimeSource == "audit" || o.EventCount > 1 {
+				continue
+			}
+			if a, ok := eventCreates[eventUID(o.ObservationID)]; ok {
+				o.StartTime, o.TimeSource = a.StartTime, "audit"
+				if o.EndTime.Before(o.StartTime) {
+					o.EndTime = o.StartTime
+				}
+			}
+		}
+	}
+
+	// Object span times cover their observations; trace ids name the root of the merged tree.
+	parentOf := map[string]string{}
+	for id, s := range objects {
+		parentOf[id] = s.ParentSpanID
+	}
+	rootTrace := map[string]string{}
+	traceOf := func(spanID string) string {
+		if t, ok := rootTrace[spanID]; ok {
+			return t
+		}
+		id := spanID
+		for range 16 {
+			p := parentOf[id]
+			if p == "" || objects[p] == nil {
+				break
+			}
+			id = p
+		}
+		t := ""
+		if root := objects[id]; root != nil {
+			t = TraceID(ObjectKey{Cluster: root.Cluster, Group: root.APIGroup, Resource: root.Resource, Namespace: root.Namespace, Name: root.Name, UID: root.UID})
+		}
+		rootTrace[spanID] = t
+		return t
+	}
+	out := make([]archive.Span, 0, len(objects)+len(obs))
+	for _, o := range obs {
+		if parent := objects[o.ParentSpanID]; parent != nil {
+			copyParentKeys(o, parent)
+			if o.StartTime.Before(parent.StartTime) {
+				parent.StartTime = o.StartTime
+			}
+			if o.EndTime.After(parent.EndTime) {
+				parent.EndTime = o.EndTime
+			}
+			if t := traceOf(parent.SpanID); t != "" {
+				o.TraceID = t
+			}
+		}
+		out = append(out, *o)
+	}
+	for id, s := range objects {
+		if t := traceOf(id); t != "" {
+			s.TraceID = t
+		}
+		out = append(out, *s)
+	}
+	archive.SortSpans(out)
+	return out
+}
+
+// eventUID reads the Event's uid out of an event observation id: event/<uid>/<resourceVersion>.
+func eventUID(id string) string {
+	parts := strings.Split(id, "/")
+	if len(parts) == 3 && parts[0] == "event" {
+		return parts[1]
+	}
+	return ""
+}
+
+// mergeObjectSpan combines two copies of one object span (same span id).
+func mergeObjectSpan(dst, src *archive.Span) {
+	if src.StartTime.Before(dst.StartTime) {
+		dst.StartTime = src.StartTime
+	}
+	if src.EndTime.After(dst.EndTime) {
+		dst.EndTime = src.EndTime
+	}
+	if dst.ObjectKind == "" {
+		dst.ObjectKind = src.ObjectKind
+	}
+	// A copy that knows the parent beats one that does not; between two that know, the smaller
+	// span id wins, so the answer does not depend on arrival order.
+	if src.ParentSpanID != "" && (dst.ParentSpanID == "" || src.ParentSpanID < dst.ParentSpanID) {
+		dst.ParentSpanID, dst.ParentRelation, dst.ParentCluster = src.ParentSpanID, src.ParentRelation, src.ParentCluster
+		dst.ParentAPIGroup, dst.ParentResource, dst.ParentNamespace = src.ParentAPIGroup, src.ParentResource, src.ParentNamespace
+		dst.ParentKind, dst.ParentName, dst.ParentUID = src.ParentKind, src.ParentName, src.ParentUID
+	}
+	for _, l := range src.Links {
+		dup := false
+		for _, d := range dst.Links {
+			if d.SpanID == l.SpanID && d.Relation == l.Relation {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			dst.Links = append(dst.Links, l)
+		}
+	}
+	if len(dst.Links) > 1 {
+		sortLinks(dst.Links)
+	}
+}
+
+func sortLinks(ls []archive.Link) {
+	for i := 1; i < len(ls); i++ {
+		for j := i; j > 0 && cmp.Or(cmp.Compare(ls[j].Relation, ls[j-1].Relation), cmp.Compare(ls[j].SpanID, ls[j-1].SpanID)) < 0; j-- {
+			ls[j], ls[j-1] = ls[j-1], ls[j]
+		}
+	}
+}
+
+// timePrecision ranks time sources, most precise first.
+var timePrecision = map[string]int{"audit": 0, "observed": 1, "eventTime": 2, "managedFields": 3, "creationTimestamp": 3, "deletionTimestamp": 3, "firstTimestamp": 4, "lastTimestamp": 5}
+
+func rank(src string) int {
+	if r, ok := timePrecision[src]; ok {
+		return r
+	}
+	return 9
+}
+
+// mergeObservation combines two copies of one fact: the most precise time with the write that
+// goes with it, and the diff against the nearest previous revision.
+func mergeObservation(dst, src *archive.Span) {
+	if r, d := rank(src.TimeSource), rank(dst.TimeSource); r < d || (r == d && src.StartTime.Before(dst.StartTime)) {
+		dst.StartTime, dst.EndTime, dst.TimeSource = src.StartTime, src.EndTime, src.TimeSource
+		if src.AuditID != "" {
+			dst.AuditID, dst.User, dst.UserAgent, dst.StatusCode, dst.Subresource, dst.Verb = src.AuditID, src.User, src.UserAgent, src.StatusCode, src.Subresource, src.Verb
+		}
+	}
+	if dst.Kind == archive.KindChange && src.PrevResourceVersion != "" &&
+		(dst.PrevResourceVersion == "" || RVLess(dst.PrevResourceVersion, src.PrevResourceVersion) ||
+			(dst.PrevResourceVersion == src.PrevResourceVersion && len(src.Changes) > len(dst.Changes))) {
+		dst.PrevResourceVersion, dst.Changes = src.PrevResourceVersion, src.Changes
+	}
+	if dst.UID == "" {
+		dst.UID = src.UID
+	}
+	if dst.ResourceVersion == "" {
+		dst.ResourceVersion = src.ResourceVersion
+	}
+	dst.NoOp = dst.NoOp || src.NoOp
+}
