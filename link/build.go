@@ -70,7 +70,7 @@ func (b *Batch) Spans() ([]archive.Span, Stats) {
 	obs = append(obs, b.changes(objs, &st)...)
 	kinds := kindsByResource(objs, obs)
 	b.resolveUIDs(objs, obs)
-	b.linkAudits(objs, obs, &st)
+	linkAudits(obs, &st)
 	b.timeEvents(obs, &st)
 	for i := range obs {
 		if obs[i].Kind == "" {
@@ -109,8 +109,11 @@ func (b *Batch) objects() map[ObjectKey]*object {
 		})
 		merged := o.revs[:0]
 		for _, r := range o.revs {
-			if n := len(merged); n > 0 && merged[n-1].ResourceVersion == r.ResourceVersion && merged[n-1].Deleted == r.Deleted {
+			// One resourceVersion is one revision, whoever saw it: the watch's DELETED event and
+			// the audited delete's response are the same fact.
+			if n := len(merged); n > 0 && merged[n-1].ResourceVersion == r.ResourceVersion {
 				prev := &merged[n-1]
+				prev.Deleted = prev.Deleted || r.Deleted
 				if prev.AuditID == "" {
 					prev.AuditID = r.AuditID
 				}
@@ -165,8 +168,11 @@ func (b *Batch) changes(objs map[ObjectKey]*object, st *Stats) []Observation {
 			switch {
 			case r.Deleted:
 				c.Verb = "delete"
-				c.ID += "/deleted"
 				c.Time, c.TimeSource = bestTime(sourced{r.Observed, "observed"}, sourced{r.DeletionTime, "deletionTimestamp"}, sourced{r.ManagerTime, "managedFields"})
+				if i > 0 {
+					c.PrevResourceVersion = o.revs[i-1].ResourceVersion
+					c.Changes = Diff(o.revs[i-1].Body, r.Body)
+				}
 			case i == 0:
 				// The first revision seen is the creation when its newest write is the creation
 				// itself; otherwise the watch started on an object with a history.
@@ -175,6 +181,8 @@ func (b *Batch) changes(objs map[ObjectKey]*object, st *Stats) []Observation {
 					c.Verb = "create"
 				}
 				if c.Verb == "create" {
+					// The write that created it happened at creationTimestamp (seconds).
+					c.ManagerTime = r.Created
 					c.Time, c.TimeSource = bestTime(sourced{r.Observed, "observed"}, sourced{r.Created, "creationTimestamp"})
 				} else {
 					c.Time, c.TimeSource = bestTime(sourced{r.Observed, "observed"}, sourced{r.ManagerTime, "managedFields"}, sourced{r.Created, "creationTimestamp"})
@@ -239,17 +247,23 @@ func (b *Batch) resolveUIDs(objs map[ObjectKey]*object, obs []Observation) {
 
 // linkAudits joins each successful write's audit record with the change it produced: by
 // resourceVersion when the audit level logged bodies, otherwise by time and managedFields.
-func (b *Batch) linkAudits(objs map[ObjectKey]*object, obs []Observation, st *Stats) {
+func linkAudits(obs []Observation, st *Stats) {
 	changeAt := map[string]int{} // uid/rv -> index of change
 	byObject := map[ObjectKey][]int{}
 	for i := range obs {
 		if obs[i].Source != SourceChange {
 			continue
 		}
-		changeAt[obs[i].Object.UID+"/"+obs[i].ResourceVersion+"/"+obs[i].Verb] = i
+		changeAt[obs[i].Object.UID+"/"+obs[i].ResourceVersion+"/"+changeClass(obs[i].Verb)] = i
 		byObject[obs[i].Object] = append(byObject[obs[i].Object], i)
 	}
+	// Changes joined before (by an earlier link of the same facts: a merge) stay joined.
 	linked := map[int]bool{}
+	for i := range obs {
+		if obs[i].Source == SourceChange && obs[i].AuditID != "" && obs[i].TimeSource == "audit" {
+			linked[i] = true
+		}
+	}
 	var audits []int
 	for i := range obs {
 		a := &obs[i]
@@ -279,15 +293,24 @@ func (b *Batch) linkAudits(objs map[ObjectKey]*object, obs []Observation, st *St
 	for _, ai := range audits {
 		a := &obs[ai]
 		if a.ResourceVersion != "" && a.Object.UID != "" {
-			verb := "update"
-			if a.Verb == "create" {
-				verb = "create"
+			verb := changeClass(a.Verb)
+			if a.Verb == "deletecollection" {
+				verb = "delete"
 			}
 			ci, ok := changeAt[a.Object.UID+"/"+a.ResourceVersion+"/"+verb]
-			if !ok && verb == "update" {
-				ci, ok = changeAt[a.Object.UID+"/"+a.ResourceVersion+"/delete-requested"]
+			// The revision a write produced is what its response shows, whatever a writer that
+			// missed the revisions between made of it.
+			for _, alt := range []string{"delete-requested", "delete", "update"} {
+				if ok || verb == "create" {
+					break
+				}
+				ci, ok = changeAt[a.Object.UID+"/"+a.ResourceVersion+"/"+alt]
 			}
-			if ok && !linked[ci] {
+			if ok && obs[ci].AuditID == a.AuditID && linked[ci] {
+				st.AuditLinkedByRV++
+				continue // joined already
+			}
+			if ok && !linked[ci] && (obs[ci].AuditID == "" || obs[ci].AuditID == a.AuditID) {
 				apply(ai, ci)
 				st.AuditLinkedByRV++
 				continue
@@ -325,8 +348,6 @@ func (b *Batch) linkAudits(objs map[ObjectKey]*object, obs []Observation, st *St
 			}
 			t := c.ManagerTime
 			switch c.Verb {
-			case "create":
-				t = objs[c.Object].created
 			case "delete", "delete-requested":
 				t = a.Time // order decides; deletionTimestamp includes the grace period
 			}
@@ -348,6 +369,15 @@ func (b *Batch) linkAudits(objs map[ObjectKey]*object, obs []Observation, st *St
 	}
 }
 
+// changeClass is what kind of revision a change is, whatever verb a linked write gave it.
+func changeClass(verb string) string {
+	switch verb {
+	case "create", "observe", "delete", "delete-requested":
+		return verb
+	}
+	return "update"
+}
+
 func verbFits(verb, subresource string, c *Observation) bool {
 	switch verb {
 	case "create":
@@ -355,7 +385,7 @@ func verbFits(verb, subresource string, c *Observation) bool {
 	case "delete", "deletecollection":
 		return c.Verb == "delete" || c.Verb == "delete-requested"
 	default:
-		return c.Verb == "update" || c.Verb == "delete-requested"
+		return changeClass(c.Verb) == "update" || c.Verb == "delete-requested"
 	}
 }
 

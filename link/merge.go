@@ -2,7 +2,9 @@ package link
 
 import (
 	"cmp"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/kairn-dev/kairn/archive"
 )
@@ -39,33 +41,18 @@ func MergeRows(rows []archive.Span) []archive.Span {
 		}
 	}
 
-	// Audit ↔ change by resourceVersion, and Events by the audited creation of the Event object,
-	// for pairs that were written by different writers.
-	audits := map[string]*archive.Span{}
+	resolveUIDs(objects, obs)
+	relinkAudits(obs)
+
+	// Events by the audited creation of the Event object, for pairs written by different writers.
 	eventCreates := map[string]*archive.Span{}
 	for _, o := range obs {
-		if o.Kind != archive.KindAudit || o.StatusCode < 200 || o.StatusCode >= 300 || o.UID == "" {
-			continue
-		}
-		if o.Resource == "events" && o.Verb == "create" {
+		if o.Kind == archive.KindAudit && o.StatusCode >= 200 && o.StatusCode < 300 && o.UID != "" && o.Resource == "events" && o.Verb == "create" {
 			eventCreates[o.UID] = o
-		} else if o.ResourceVersion != "" && !o.NoOp {
-			audits[o.UID+"/"+o.ResourceVersion] = o
 		}
 	}
 	for _, o := range obs {
 		switch o.Kind {
-		case archive.KindChange:
-			if o.AuditID != "" && o.TimeSource == "audit" {
-				continue
-			}
-			if a, ok := audits[o.UID+"/"+o.ResourceVersion]; ok && o.Verb != "delete" {
-				o.StartTime, o.EndTime, o.TimeSource = a.StartTime, a.EndTime, "audit"
-				o.AuditID, o.User, o.UserAgent, o.StatusCode, o.Subresource = a.AuditID, a.User, a.UserAgent, a.StatusCode, a.Subresource
-				if o.Verb == "update" {
-					o.Verb = a.Verb
-				}
-			}
 		case archive.KindEvent:
 			if o.TimeSource == "audit" || o.EventCount > 1 {
 				continue
@@ -195,11 +182,18 @@ func rank(src string) int {
 // mergeObservation combines two copies of one fact: the most precise time with the write that
 // goes with it, and the diff against the nearest previous revision.
 func mergeObservation(dst, src *archive.Span) {
+	deleted := dst.Kind == archive.KindChange && (dst.Verb == "delete" || src.Verb == "delete")
 	if r, d := rank(src.TimeSource), rank(dst.TimeSource); r < d || (r == d && src.StartTime.Before(dst.StartTime)) {
 		dst.StartTime, dst.EndTime, dst.TimeSource = src.StartTime, src.EndTime, src.TimeSource
 		if src.AuditID != "" {
 			dst.AuditID, dst.User, dst.UserAgent, dst.StatusCode, dst.Subresource, dst.Verb = src.AuditID, src.User, src.UserAgent, src.StatusCode, src.Subresource, src.Verb
 		}
+	}
+	if dst.AuditID == "" {
+		dst.AuditID = src.AuditID
+	}
+	if deleted {
+		dst.Verb = "delete" // a watch saw the object go: that is a fact, not a guess
 	}
 	if dst.Kind == archive.KindChange && src.PrevResourceVersion != "" &&
 		(dst.PrevResourceVersion == "" || RVLess(dst.PrevResourceVersion, src.PrevResourceVersion) ||
@@ -213,4 +207,116 @@ func mergeObservation(dst, src *archive.Span) {
 		dst.ResourceVersion = src.ResourceVersion
 	}
 	dst.NoOp = dst.NoOp || src.NoOp
+}
+
+// resolveUIDs gives rows that name an object without its uid (a Metadata-level audit record, a
+// link by name) the uid another writer knew, and moves them from the uid-less object span to the
+// object's own, so the tree is the same whoever wrote which half.
+func resolveUIDs(objects map[string]*archive.Span, obs map[string]*archive.Span) {
+	type known struct {
+		uid   string
+		start time.Time
+	}
+	byName := map[ObjectKey][]known{}
+	for _, s := range objects {
+		if s.UID != "" {
+			k := ObjectKey{Cluster: s.Cluster, Group: s.APIGroup, Resource: s.Resource, Namespace: s.Namespace, Name: s.Name}
+			byName[k] = append(byName[k], known{s.UID, s.StartTime})
+		}
+	}
+	uidAt := func(k ObjectKey, at time.Time) string {
+		list := byName[k]
+		pick := ""
+		var pickStart time.Time
+		for _, c := range list {
+			// The newest object of that name that existed (to a second) at the time.
+			if !c.start.After(at.Add(time.Second)) && (pick == "" || c.start.After(pickStart) || (c.start.Equal(pickStart) && c.uid < pick)) {
+				pick, pickStart = c.uid, c.start
+			}
+		}
+		if pick == "" && len(list) > 0 {
+			pick = list[0].uid
+			for _, c := range list[1:] {
+				if c.start.Before(pickStart) || pickStart.IsZero() {
+					pick, pickStart = c.uid, c.start
+				}
+			}
+		}
+		return pick
+	}
+	remap := map[string]string{}
+	for id, s := range objects {
+		if s.UID != "" {
+			continue
+		}
+		k := ObjectKey{Cluster: s.Cluster, Group: s.APIGroup, Resource: s.Resource, Namespace: s.Namespace, Name: s.Name}
+		uid := uidAt(k, s.StartTime)
+		if uid == "" {
+			continue
+		}
+		k.UID = uid
+		newID := ObjectSpanID(k, s.WindowStart)
+		remap[id] = newID
+		moved := *s
+		moved.UID, moved.SpanID = uid, newID
+		if cur, ok := objects[newID]; ok {
+			mergeObjectSpan(cur, &moved)
+		} else {
+			objects[newID] = &moved
+		}
+		delete(objects, id)
+	}
+	if len(remap) == 0 {
+		return
+	}
+	for _, o := range obs {
+		if to, ok := remap[o.ParentSpanID]; ok {
+			o.ParentSpanID = to
+			o.UID = objects[to].UID
+		}
+	}
+	for _, s := range objects {
+		if to, ok := remap[s.ParentSpanID]; ok {
+			s.ParentSpanID, s.ParentUID = to, objects[to].UID
+		}
+		for i := range s.Links {
+			if to, ok := remap[s.Links[i].SpanID]; ok {
+				s.Links[i].SpanID, s.Links[i].UID = to, objects[to].UID
+			}
+		}
+	}
+}
+
+// relinkAudits runs the linker's audit ↔ change join over merged rows, so halves that different
+// writers saw are joined exactly as one writer would have joined them.
+func relinkAudits(rows map[string]*archive.Span) {
+	ids := make([]string, 0, len(rows))
+	for id, r := range rows {
+		if r.Kind == archive.KindAudit || r.Kind == archive.KindChange {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	obs := make([]Observation, len(ids))
+	for i, id := range ids {
+		r := rows[id]
+		o := Observation{
+			Source: Source(r.Kind), Object: ObjectKey{Cluster: r.Cluster, Group: r.APIGroup, Resource: r.Resource, Namespace: r.Namespace, Name: r.Name, UID: r.UID},
+			Time: r.StartTime, EndTime: r.EndTime, TimeSource: r.TimeSource, ID: r.ObservationID,
+			AuditID: r.AuditID, Verb: r.Verb, Subresource: r.Subresource, User: r.User, UserAgent: r.UserAgent, StatusCode: r.StatusCode,
+			ResourceVersion: r.ResourceVersion, PrevResourceVersion: r.PrevResourceVersion, Manager: r.FieldManager, NoOp: r.NoOp,
+		}
+		if r.Kind == archive.KindChange && (r.TimeSource == "managedFields" || r.TimeSource == "creationTimestamp") {
+			o.ManagerTime = r.StartTime // an unlinked change is timed by its write's managedFields entry
+		}
+		obs[i] = o
+	}
+	var st Stats
+	linkAudits(obs, &st)
+	for i, id := range ids {
+		r, o := rows[id], &obs[i]
+		r.StartTime, r.EndTime, r.TimeSource = o.Time, o.EndTime, o.TimeSource
+		r.AuditID, r.User, r.UserAgent, r.StatusCode, r.Subresource, r.Verb = o.AuditID, o.User, o.UserAgent, o.StatusCode, o.Subresource, o.Verb
+		r.ResourceVersion, r.UID, r.NoOp = o.ResourceVersion, o.Object.UID, o.NoOp
+	}
 }

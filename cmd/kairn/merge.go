@@ -14,13 +14,14 @@ import (
 )
 
 func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("merge", "[--archive DIR|s3://...] [--cluster NAME] [--window 30m] [--grace 5m] [--retain 30d] [--parallel 2]", stderr)
+	fs := newFlagSet("merge", "[--archive DIR|s3://...] [--cluster NAME] [--window 30m] [--grace 5m] [--open] [--retain 30d] [--parallel 2]", stderr)
 	archiveLoc := fs.String("archive", defaultArchive, "archive: a directory or s3://bucket/prefix")
 	cluster := fs.String("cluster", "", "merge only this cluster's partitions (default: all)")
 	window := fs.Duration("window", link.DefaultWindow, "window length the archive was written with")
 	grace := fs.Duration("grace", 5*time.Minute, "a window is closed, and merged, once its end is this far in the past")
 	retain := fs.String("retain", "", "delete partitions whose window ended longer ago than this (e.g. 30d, 12h); default: keep all")
 	parallel := fs.Int("parallel", 2, "partitions merged at once")
+	open := fs.Bool("open", false, "merge open windows too (parts that arrive later are merged again when the window closes)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -57,7 +58,7 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		switch {
 		case retention > 0 && end.Before(now.Add(-retention)):
 			expired = append(expired, p.Partition)
-		case end.Add(*grace).After(now):
+		case !*open && end.Add(*grace).After(now):
 			// Still open: its writers may add parts. It is merged once closed.
 		default:
 			todo = append(todo, p)

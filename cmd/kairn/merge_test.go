@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// With 1-minute windows every rollout's chain (write → ReplicaSet → pods → pulls → status)
+// crosses window boundaries. After merge the report is still exact, and each object's story is
+// one lifecycle in the object index.
+func TestMergeAcrossWindowBoundaries(t *testing.T) {
+	audit, watches := recordingFiles(t)
+	truth := groundTruth(t, audit, watches)
+	dir := t.TempDir()
+	kairn(t, append(ingestArgs(dir, audit, watches), "--window", "1m")...)
+	kairn(t, "merge", "--quiet", "--archive", dir, "--window", "1m", "--grace", "0s")
+
+	windows := kairn(t, "sql", "--archive", dir, "--format", "csv", `SELECT count(DISTINCT window_start) FROM spans`)
+	if n := strings.TrimSpace(strings.Split(windows, "\n")[1]); n < "3" {
+		t.Fatalf("the recording covers %s one-minute windows; want several", n)
+	}
+	// At least one rollout's pods are created in a later window than the write that started it.
+	straddle := kairn(t, "sql", "--archive", dir, "--format", "csv", `
+		SELECT count(*) FROM spans d JOIN spans p ON p.kind = 'change' AND p.resource = 'replicasets' AND p.verb = 'create'
+		    AND p.parent_uid = d.uid AND p.window_start > d.window_start
+		WHERE d.kind = 'change' AND d.resource = 'deployments' AND d.verb <> 'create'`)
+	if strings.TrimSpace(strings.Split(straddle, "\n")[1]) == "0" {
+		t.Log("no ReplicaSet creation fell in a later window than its Deployment write (timing of this recording)")
+	}
+	compareToTruth(t, truth, parseReport(t, kairn(t, "report", "rollout-first-pull", "--archive", dir, "--format", "csv")), time.Microsecond)
+
+	// Each Deployment is one object with one lifecycle: created when the audit log says, and
+	// seen in a sorted list of distinct windows, all within its first and last sighting.
+	created := map[string]time.Time{}
+	for _, a := range auditLines(t, audit) {
+		if getS(a, "stage") == "ResponseComplete" && getS(a, "verb") == "create" && getS(a, "objectRef", "resource") == "deployments" && getS(a, "objectRef", "subresource") == "" {
+			if code, _ := get(a, "responseStatus", "code").(float64); code == 201 {
+				created[getS(a, "objectRef", "namespace")+"/"+getS(a, "objectRef", "name")] = getT(t, a, "requestReceivedTimestamp")
+			}
+		}
+	}
+	out := kairn(t, "sql", "--archive", dir, "--format", "csv", `
+		SELECT namespace || '/' || name, count(*) OVER (PARTITION BY namespace, name), created_at, len(windows),
+		       len(list_distinct(windows)) = len(windows) AND list_sort(windows) = windows
+		         AND date_trunc('minute', first_seen) = windows[1] AND date_trunc('minute', last_seen) = windows[-1]
+		FROM objects WHERE resource = 'deployments' AND uid IS NOT NULL`)
+	recs, _ := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if len(recs)-1 != len(created) {
+		t.Fatalf("objects has %d Deployments, the audit log created %d:\n%s", len(recs)-1, len(created), out)
+	}
+	multi := 0
+	for _, r := range recs[1:] {
+		want, ok := created[r[0]]
+		at, _ := time.Parse(time.RFC3339Nano, r[2])
+		if !ok || r[1] != "1" || !at.Equal(want) {
+			t.Errorf("%s: %s lifecycle rows, created %s, want one row created %s", r[0], r[1], r[2], want)
+		}
+		if r[4] != "true" {
+			t.Errorf("%s: windows do not make one lifecycle: %v", r[0], r)
+		}
+		if r[3] != "1" {
+			multi++
+		}
+	}
+	if multi == 0 {
+		t.Error("no Deployment's story crosses a window boundary: the test proves nothing")
+	}
+}
+
+// shuffledCopy writes the records of a recording file in a random order: audit lines, or the
+// values of a watch stream one per line.
+func shuffledCopy(t *testing.T, path string, rng *rand.Rand) string {
+	var values [][]byte
+	if strings.Contains(path, "audit") {
+		sc := bufio.NewScanner(bytes.NewReader(gunzipFile(t, path)))
+		sc.Buffer(nil, 64<<20)
+		for sc.Scan() {
+			values = append(values, bytes.Clone(sc.Bytes()))
+		}
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(gunzipFile(t, path)))
+		for {
+			var v json.RawMessage
+			if err := dec.Decode(&v); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			values = append(values, v)
+		}
+	}
+	rng.Shuffle(len(values), func(i, j int) { values[i], values[j] = values[j], values[i] })
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	for _, v := range values {
+		zw.Write(append(v, '\n'))
+	}
+	zw.Close()
+	out := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The same inputs, shuffled and split over several writers that each see only part of the
+// story, give the same answers once merged.
+func TestMergeArrivalOrderDoesNotMatter(t *testing.T) {
+	audit, watches := recordingFiles(t)
+	answers := func(dir string) map[string]string {
+		kairn(t, "merge", "--quiet", "--archive", dir, "--open")
+		out := map[string]string{}
+		for _, r := range []string{"rollout-first-pull", "conflicts"} {
+			out[r] = kairn(t, "report", r, "--archive", dir, "--format", "csv")
+		}
+		out["counts"] = kairn(t, "sql", "--archive", dir, "--format", "csv",
+			`SELECT kind, resource, count(*), count(DISTINCT observation_id), count(DISTINCT span_id) FROM spans GROUP BY ALL ORDER BY ALL`)
+		out["changes"] = kairn(t, "sql", "--archive", dir, "--format", "csv",
+			`SELECT observation_id, start_time, time_source, user, audit_id, verb, prev_resource_version, changes FROM spans WHERE kind = 'change' ORDER BY ALL`)
+		out["events"] = kairn(t, "sql", "--archive", dir, "--format", "csv",
+			`SELECT observation_id, start_time, time_source, parent_span_id, trace_id FROM spans WHERE kind = 'event' ORDER BY ALL`)
+		out["tree"] = kairn(t, "sql", "--archive", dir, "--format", "csv",
+			`SELECT span_id, parent_span_id, trace_id, parent_relation, links FROM spans WHERE kind = 'object' ORDER BY ALL`)
+		return out
+	}
+	straight := t.TempDir()
+	kairn(t, ingestArgs(straight, audit, watches)...)
+	want := answers(straight)
+
+	for seed := uint64(1); seed <= 4; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 42))
+		dir := t.TempDir()
+		files := append([]string{audit}, watches...)
+		rng.Shuffle(len(files), func(i, j int) { files[i], files[j] = files[j], files[i] })
+		// Writers: the audit log alone, and the watch streams split in two groups.
+		var groups [3][]string
+		for i, f := range files {
+			groups[i%3] = append(groups[i%3], shuffledCopy(t, f, rng))
+		}
+		for _, g := range groups {
+			args := []string{"ingest", "--quiet", "--cluster", "rec", "--archive", dir}
+			for _, f := range g {
+				flag := "--watch"
+				if strings.Contains(filepath.Base(f), "audit") {
+					flag = "--audit"
+				}
+				args = append(args, flag, f)
+			}
+			kairn(t, args...)
+		}
+		got := answers(dir)
+		for k := range want {
+			if got[k] != want[k] {
+				t.Errorf("seed %d: %s differs after a shuffled, split ingest and merge:\n%s", seed, k, firstDiff(got[k], want[k]))
+			}
+		}
+	}
+}
+
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var a, b string
+		if i < len(g) {
+			a = g[i]
+		}
+		if i < len(w) {
+			b = w[i]
+		}
+		if a != b {
+			return "line " + itoa(i) + ":\n got  " + a + "\n want " + b + "\n(" + itoa(len(g)) + " vs " + itoa(len(w)) + " lines)"
+		}
+	}
+	return ""
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
