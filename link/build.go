@@ -16,6 +16,9 @@ import (
 type Config struct {
 	// Window is the length of an object span's window; windows are aligned to the epoch.
 	Window time.Duration
+	// History, when set, holds the revisions earlier batches ended with (nil: the batch is all
+	// there is).
+	History History
 }
 
 // DefaultWindow is the window length kairn uses unless told otherwise.
@@ -40,6 +43,7 @@ type Batch struct {
 	cfg  Config
 	obs  []Observation
 	revs []Revision
+	last []Revision // the newest revision of each object, after Spans
 }
 
 // NewBatch returns an empty batch.
@@ -51,7 +55,11 @@ func NewBatch(cfg Config) *Batch {
 }
 
 func (b *Batch) Observe(o Observation) { b.obs = append(b.obs, o) }
-func (b *Batch) Revise(r Revision)     { b.revs = append(b.revs, r) }
+
+// LastRevisions returns the newest revision of each object the batch saw (after Spans): what a
+// History should remember for the next batch.
+func (b *Batch) LastRevisions() []Revision { return b.last }
+func (b *Batch) Revise(r Revision)         { b.revs = append(b.revs, r) }
 
 // object is what the linker knows of one object (one uid).
 type object struct {
@@ -66,6 +74,10 @@ type object struct {
 func (b *Batch) Spans() ([]archive.Span, Stats) {
 	var st Stats
 	objs := b.objects()
+	b.last = b.last[:0]
+	for _, o := range sortedObjects(objs) {
+		b.last = append(b.last, o.revs[len(o.revs)-1])
+	}
 	obs := dedupe(b.obs, &st)
 	obs = append(obs, b.changes(objs, &st)...)
 	kinds := kindsByResource(objs, obs)
@@ -173,6 +185,15 @@ func (b *Batch) changes(objs map[ObjectKey]*object, st *Stats) []Observation {
 					c.PrevResourceVersion = o.revs[i-1].ResourceVersion
 					c.Changes = Diff(o.revs[i-1].Body, r.Body)
 				}
+			case i == 0 && b.history(r) != nil:
+				prev := b.history(r)
+				c.Verb = "update"
+				c.PrevResourceVersion = prev.ResourceVersion
+				c.Changes = Diff(prev.Body, r.Body)
+				c.Time, c.TimeSource = bestTime(sourced{r.Observed, "observed"}, sourced{r.ManagerTime, "managedFields"})
+				if !r.DeletionTime.IsZero() && prev.DeletionTime.IsZero() {
+					c.Verb = "delete-requested"
+				}
 			case i == 0:
 				// The first revision seen is the creation when its newest write is the creation
 				// itself; otherwise the watch started on an object with a history.
@@ -213,6 +234,17 @@ func (b *Batch) changes(objs map[ObjectKey]*object, st *Stats) []Observation {
 	return out
 }
 
+// history returns the object's revision before r from earlier batches, if there is one.
+func (b *Batch) history(r Revision) *Revision {
+	if b.cfg.History == nil {
+		return nil
+	}
+	if prev, ok := b.cfg.History.Before(r.Object.UID, r.ResourceVersion); ok {
+		return &prev
+	}
+	return nil
+}
+
 // resolveUIDs fills in the uid of observations that came without one (Metadata-level audit of a
 // create, Events without involvedObject.uid): the object of that name alive at that time.
 func (b *Batch) resolveUIDs(objs map[ObjectKey]*object, obs []Observation) {
@@ -241,6 +273,8 @@ func (b *Batch) resolveUIDs(objs map[ObjectKey]*object, obs []Observation) {
 		}
 		if pick != nil {
 			o.Object.UID = pick.key.UID
+		} else if b.cfg.History != nil {
+			o.Object.UID, _ = b.cfg.History.UIDByName(o.Object)
 		}
 	}
 }

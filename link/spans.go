@@ -47,6 +47,9 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 			if full, ok := byName[k]; ok {
 				return full
 			}
+			if b.cfg.History != nil {
+				k.UID, _ = b.cfg.History.UIDByName(k)
+			}
 		}
 		return k
 	}
@@ -61,6 +64,10 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 			var newest *Revision
 			if o := objs[k]; o != nil {
 				newest = &o.revs[len(o.revs)-1]
+			} else if b.cfg.History != nil && k.UID != "" {
+				if r, ok := b.cfg.History.Latest(k.UID); ok {
+					newest = &r
+				}
 			}
 			p.primary, p.secondary = parentsOf(k, newest, resolve)
 			parentCache[k] = p
