@@ -29,7 +29,7 @@ demo: build
 	  $(BIN) report rollout-first-pull --archive $(ARCHIVE) )
 
 bench:
-	go test -run '^$$' -bench . -benchmem -benchtime 2s ./collect/ ./archive/ ./link/
+	go test -run '^$$' -bench . -benchmem -benchtime 2s -cpu 1 ./cmd/kairn/ ./link/
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzAuditDecoder -fuzztime 30s ./collect/

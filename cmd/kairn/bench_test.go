@@ -96,3 +96,41 @@ func BenchmarkIngestPipeline(b *testing.B) {
 	reportEvents(b, len(lines), int(info.Size()))
 	b.ReportMetric(float64(parquetBytes)/float64(spans), "parquet-bytes/span")
 }
+
+// BenchmarkMergeRows is the merger's stitching over one partition: the recording's spans,
+// replicated into 20 clusters' worth of objects and written twice (two writers that saw the same
+// facts), so that de-duplication and re-linking do real work.
+func BenchmarkMergeRows(b *testing.B) {
+	audit, watches := recordingFiles(b)
+	batch := link.NewBatch(link.Config{})
+	sink := &ingestSink{Batch: batch}
+	if _, err := collect.ReadAuditFile(audit, collect.FileOptions{Cluster: "bench"}, sink); err != nil {
+		b.Fatal(err)
+	}
+	for _, w := range watches {
+		if _, err := collect.ReadWatchFile(w, collect.FileOptions{Cluster: "bench"}, sink); err != nil {
+			b.Fatal(err)
+		}
+	}
+	base, _ := batch.Spans()
+	var rows []archive.Span
+	for copyN := range 20 {
+		for _, r := range base {
+			r.Cluster = r.Cluster + "-" + string(rune('a'+copyN))
+			r.SpanID += string(rune('a' + copyN))
+			if r.ParentSpanID != "" {
+				r.ParentSpanID += string(rune('a' + copyN))
+			}
+			if r.ObservationID != "" {
+				r.ObservationID += "/" + string(rune('a'+copyN))
+			}
+			rows = append(rows, r, r)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		in := append([]archive.Span(nil), rows...)
+		link.MergeRows(in)
+	}
+	b.ReportMetric(float64(len(rows)*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
