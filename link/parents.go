@@ -55,6 +55,9 @@ func parentsOf(k ObjectKey, r *Revision, resolve func(ObjectKey) ObjectKey) (*Pa
 	// copy annotations: a Deployment's reach its ReplicaSets) it is a secondary link, so it
 	// never tears a workload's tree apart.
 	if p, ok := annotationParent(k, r.Body); ok {
+		if p.Key.UID == "" {
+			p.Key = resolve(p.Key)
+		}
 		if len(all) > 0 && controlled(r.Owners) {
 			all = append(all, p)
 		} else {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,7 +110,10 @@ func TestLinksMatchRecording(t *testing.T) {
 	audit, watches := recordingFiles(t)
 	type podFacts struct{ owner, node string }
 	pods := map[string]podFacts{}
-	slices := map[string]string{} // endpointslice uid → service name
+	slices := map[string]string{}     // endpointslice uid → service name
+	annotated := map[string]string{}  // deployment uid → ConfigMap uid its kairn.dev/parent names
+	configMaps := map[string]string{} // namespace/name → uid
+	var annotations []obj
 	for _, w := range watches {
 		for _, o := range watchObjects(t, w) {
 			uid := getS(o, "metadata", "uid")
@@ -125,6 +129,17 @@ func TestLinksMatchRecording(t *testing.T) {
 					f.node = n
 				}
 				pods[uid] = f
+			case "ConfigMap":
+				configMaps[getS(o, "metadata", "namespace")+"/"+getS(o, "metadata", "name")] = uid
+			case "Deployment":
+				if a, _ := get(o, "metadata", "annotations", "kairn.dev/parent").(string); a != "" {
+					var ref obj
+					if err := json.Unmarshal([]byte(a), &ref); err != nil {
+						t.Fatal(err)
+					}
+					ref["uid"] = uid
+					annotations = append(annotations, ref)
+				}
 			case "EndpointSlice":
 				if svc, _ := get(o, "metadata", "labels", "kubernetes.io/service-name").(string); svc != "" {
 					slices[uid] = svc
@@ -132,13 +147,31 @@ func TestLinksMatchRecording(t *testing.T) {
 			}
 		}
 	}
+	for _, ref := range annotations {
+		annotated[ref["uid"].(string)] = configMaps[getS(ref, "namespace")+"/"+getS(ref, "name")]
+	}
 	dir := t.TempDir()
 	kairn(t, ingestArgs(dir, audit, watches)...)
+	ann := kairn(t, "sql", "--archive", dir, "--format", "csv", `
+		SELECT DISTINCT uid, parent_relation, parent_uid FROM spans WHERE kind = 'object' AND resource = 'deployments' AND parent_relation IS NOT NULL`)
+	recs, _ := csv.NewReader(strings.NewReader(ann)).ReadAll()
+	found := 0
+	for _, r := range recs[1:] {
+		if want, ok := annotated[r[0]]; ok {
+			found++
+			if r[1] != "annotation" || r[2] != want || want == "" {
+				t.Errorf("deployment %s: parent %s %s, want the annotated ConfigMap %s", r[0], r[1], r[2], want)
+			}
+		}
+	}
+	if found != len(annotated) || found == 0 {
+		t.Errorf("annotation links: %d of %d deployments checked (recording has %v)", found, len(annotated), annotations)
+	}
 	out := kairn(t, "sql", "--archive", dir, "--format", "csv", `
 		SELECT DISTINCT resource, uid, coalesce(parent_uid, ''), coalesce(parent_name, ''),
 		       coalesce(list_extract(list_filter(links, l -> l.relation = 'node'), 1).name, '')
 		FROM spans WHERE kind = 'object' AND resource IN ('pods', 'endpointslices') AND uid IS NOT NULL`)
-	recs, _ := csv.NewReader(strings.NewReader(out)).ReadAll()
+	recs, _ = csv.NewReader(strings.NewReader(out)).ReadAll()
 	checkedPods, checkedSlices := 0, 0
 	for _, r := range recs[1:] {
 		switch r[0] {
