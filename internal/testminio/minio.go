@@ -92,49 +92,94 @@ func pinnedVersion() string {
 // MinIO binary is available.
 func Start(t testing.TB) (endpoint, accessKey, secretKey string) {
 	t.Helper()
+	s := StartServer(t)
+	return s.Endpoint, s.AccessKey, s.SecretKey
+}
+
+// Server is a running MinIO server that a test can stop and start again on the same ports and
+// data directory, e.g. to simulate an object store outage.
+type Server struct {
+	Endpoint, AccessKey, SecretKey string
+
+	t                  testing.TB
+	bin, addr, console string
+	data, certs        string
+	mu                 sync.Mutex
+	stop               func() // nil while stopped
+	logs               *syncBuffer
+}
+
+// StartServer is Start, returning the Server. It is stopped when the test ends.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
 	bin, why := Binary()
 	if bin == "" {
 		t.Skipf("MinIO not available (%s): run `hack/minio.sh path` to build it (several minutes, cached), or set $%s", why, EnvBin)
 	}
-	accessKey = "kairn-test"
-	secretKey = randomHex(t, 16)
+	s := &Server{t: t, bin: bin, AccessKey: "kairn-test", SecretKey: randomHex(t, 16), logs: &syncBuffer{}}
 	dir := t.TempDir()
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("MinIO output:\n%s", s.logs.String())
+		}
+	})
 
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		ep, err := start(t, bin, dir, accessKey, secretKey, attempt)
-		if err == nil {
-			return ep, accessKey, secretKey
+		ports, err := freePorts(2)
+		if err != nil {
+			lastErr = err
+			continue
 		}
-		lastErr = err // most likely a port taken between probing and binding: retry on new ports
-		t.Logf("testminio: attempt %d: %v", attempt+1, err)
+		s.addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+		s.console = fmt.Sprintf("127.0.0.1:%d", ports[1])
+		s.data = filepath.Join(dir, fmt.Sprintf("data-%d", attempt))
+		s.certs = filepath.Join(dir, fmt.Sprintf("certs-%d", attempt)) // keep MinIO away from ~/.minio
+		s.Endpoint = "http://" + s.addr
+		if lastErr = s.start(); lastErr == nil {
+			return s
+		}
+		// Most likely a port taken between probing and binding: retry on new ports.
+		t.Logf("testminio: attempt %d: %v", attempt+1, lastErr)
 	}
 	t.Fatalf("testminio: starting MinIO (%s): %v", bin, lastErr)
-	return "", "", ""
+	return nil
 }
 
-func start(t testing.TB, bin, dir, accessKey, secretKey string, attempt int) (string, error) {
-	t.Helper()
-	ports, err := freePorts(2)
-	if err != nil {
-		return "", err
+// Stop stops the server (a no-op when it is not running). Its data stays for Restart.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	console := fmt.Sprintf("127.0.0.1:%d", ports[1])
-	data := filepath.Join(dir, fmt.Sprintf("data-%d", attempt))
-	certs := filepath.Join(dir, fmt.Sprintf("certs-%d", attempt)) // keep MinIO away from ~/.minio
-	cmd := exec.Command(bin, "server", data, "--address", addr, "--console-address", console, "--certs-dir", certs, "--quiet")
+}
+
+// Restart starts the stopped server again on the same ports and data directory.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("testminio: restarting MinIO: %v", err)
+	}
+}
+
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command(s.bin, "server", s.data, "--address", s.addr, "--console-address", s.console, "--certs-dir", s.certs, "--quiet")
 	cmd.Env = append(os.Environ(),
-		"MINIO_ROOT_USER="+accessKey,
-		"MINIO_ROOT_PASSWORD="+secretKey,
+		"MINIO_ROOT_USER="+s.AccessKey,
+		"MINIO_ROOT_PASSWORD="+s.SecretKey,
 		"MINIO_BROWSER=off",
 		"MINIO_UPDATE=off",
 	)
-	logs := &syncBuffer{}
-	cmd.Stdout = logs
-	cmd.Stderr = logs
+	cmd.Stdout = s.logs
+	cmd.Stderr = s.logs
 	if err := cmd.Start(); err != nil {
-		return "", err
+		return err
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -147,19 +192,12 @@ func start(t testing.TB, bin, dir, accessKey, secretKey string, attempt int) (st
 			<-exited
 		}
 	}
-
-	endpoint := "http://" + addr
-	if err := waitReady(endpoint, exited); err != nil {
+	if err := waitReady(s.Endpoint, exited); err != nil {
 		stop()
-		return "", fmt.Errorf("%w\nMinIO output:\n%s", err, logs.String())
+		return fmt.Errorf("%w\nMinIO output:\n%s", err, s.logs.String())
 	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("MinIO output:\n%s", logs.String())
-		}
-	})
-	return endpoint, nil
+	s.stop = stop
+	return nil
 }
 
 // waitReady polls MinIO's liveness, then readiness, endpoint.
