@@ -144,29 +144,18 @@ func mergeObjectSpan(dst, src *archive.Span) {
 		dst.ParentAPIGroup, dst.ParentResource, dst.ParentNamespace = src.ParentAPIGroup, src.ParentResource, src.ParentNamespace
 		dst.ParentKind, dst.ParentName, dst.ParentUID = src.ParentKind, src.ParentName, src.ParentUID
 	}
-	for _, l := range src.Links {
-		dup := false
-		for _, d := range dst.Links {
-			if d.SpanID == l.SpanID && d.Relation == l.Relation {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			dst.Links = append(dst.Links, l)
-		}
-	}
-	if len(dst.Links) > 1 {
-		sortLinks(dst.Links)
-	}
+	dst.Links = uniqueLinks(append(dst.Links, src.Links...))
 }
 
-func sortLinks(ls []archive.Link) {
-	for i := 1; i < len(ls); i++ {
-		for j := i; j > 0 && cmp.Or(cmp.Compare(ls[j].Relation, ls[j-1].Relation), cmp.Compare(ls[j].SpanID, ls[j-1].SpanID)) < 0; j-- {
-			ls[j], ls[j-1] = ls[j-1], ls[j]
-		}
+// uniqueLinks sorts links and drops repeats of one relation to one span.
+func uniqueLinks(ls []archive.Link) []archive.Link {
+	if len(ls) < 2 {
+		return ls
 	}
+	slices.SortFunc(ls, func(a, b archive.Link) int {
+		return cmp.Or(cmp.Compare(a.Relation, b.Relation), cmp.Compare(a.SpanID, b.SpanID), cmp.Compare(a.UID, b.UID))
+	})
+	return slices.CompactFunc(ls, func(a, b archive.Link) bool { return a.Relation == b.Relation && a.SpanID == b.SpanID })
 }
 
 // timePrecision ranks time sources, most precise first.
@@ -284,6 +273,7 @@ func resolveUIDs(objects map[string]*archive.Span, obs map[string]*archive.Span)
 				s.Links[i].SpanID, s.Links[i].UID = to, objects[to].UID
 			}
 		}
+		s.Links = uniqueLinks(s.Links)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -74,28 +75,42 @@ func BenchmarkAuditDecode(b *testing.B) {
 	reportEvents(b, len(lines), int(info.Size()))
 }
 
-// BenchmarkIngestPipeline is decode → link → Parquet encode, and reports bytes per span.
+// BenchmarkIngestPipeline is the whole ingest: decode → spool (fsync'd) → link per window →
+// Parquet parts in a local archive. It reports bytes per span of the parts.
 func BenchmarkIngestPipeline(b *testing.B) {
 	path, lines := benchAudit(b)
 	info, _ := os.Stat(path)
 	var spans, parquetBytes int
 	b.ResetTimer()
 	for range b.N {
-		batch := link.NewBatch(link.Config{})
-		if _, err := collect.ReadAuditFile(path, collect.FileOptions{Cluster: "bench"}, &ingestSink{Batch: batch}); err != nil {
-			b.Fatal(err)
-		}
-		rows, _ := batch.Spans()
-		archive.SortSpans(rows)
-		data, err := archive.EncodeParquet(rows)
+		dir := b.TempDir()
+		store, _ := archive.OpenLocal(filepath.Join(dir, "archive"))
+		p, err := openPipeline(pipelineConfig{Store: store, SpoolDir: filepath.Join(dir, "spool"), Window: link.DefaultWindow, Writer: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		spans, parquetBytes = len(rows), len(data)
+		if _, err := collect.ReadAuditFile(path, collect.FileOptions{Cluster: "bench"}, p); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Flush(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		p.Close()
+		objs, _ := store.List(context.Background(), archive.SpansPrefix)
+		parquetBytes = 0
+		for _, o := range objs {
+			parquetBytes += int(o.Size)
+		}
+		spans = p.rows
 	}
 	reportEvents(b, len(lines), int(info.Size()))
 	b.ReportMetric(float64(parquetBytes)/float64(spans), "parquet-bytes/span")
 }
+
+// batchSink links everything in one batch, in memory.
+type batchSink struct{ *link.Batch }
+
+func (batchSink) Malformed(collect.Malformed) {}
 
 // BenchmarkMergeRows is the merger's stitching over one partition: the recording's spans,
 // replicated into 20 clusters' worth of objects and written twice (two writers that saw the same
@@ -103,7 +118,7 @@ func BenchmarkIngestPipeline(b *testing.B) {
 func BenchmarkMergeRows(b *testing.B) {
 	audit, watches := recordingFiles(b)
 	batch := link.NewBatch(link.Config{})
-	sink := &ingestSink{Batch: batch}
+	sink := batchSink{batch}
 	if _, err := collect.ReadAuditFile(audit, collect.FileOptions{Cluster: "bench"}, sink); err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	archiveLoc := fs.String("archive", defaultArchive, "archive: a directory or s3://bucket/prefix")
 	window := fs.Duration("window", link.DefaultWindow, "window length (epoch-aligned, at least 1m)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	spoolDir := fs.String("spool", "", "spool directory (default: one per archive and cluster under the user cache); a rerun after a crash resumes from it")
 	var audits, watches multiFlag
 	fs.Var(&audits, "audit", "audit log: JSON lines of audit.k8s.io Events, webhook EventList bodies or AdmissionReview lines; gzip ok (repeat)")
 	fs.Var(&watches, "watch", "watch stream of `kubectl get R -A --watch --output-watch-events -o json`, or objects/Lists/YAML; gzip ok (repeat)")
@@ -51,9 +52,15 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 
+	if *spoolDir == "" {
+		*spoolDir = defaultSpoolDir(store.String(), *cluster)
+	}
 	started := time.Now()
-	batch := link.NewBatch(link.Config{Window: *window})
-	sink := &ingestSink{Batch: batch}
+	sink, err := openPipeline(pipelineConfig{Store: store, SpoolDir: *spoolDir, Window: *window, Writer: "ingest"})
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
 	opts := collect.FileOptions{Cluster: *cluster}
 	if !*quiet {
 		opts.Progress = func(file string, done, total int64) {
@@ -80,15 +87,13 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		total.Add(st)
 	}
-	spans, lst := batch.Spans()
-	parts, err := archive.WriteParts(ctx, store, "ingest", spans)
-	if err != nil {
+	if err := sink.Flush(ctx); err != nil {
 		return err
 	}
-	bytesOut := 0
-	for _, p := range parts {
-		bytesOut += p.Bytes
+	if err := sink.Done(); err != nil {
+		return err
 	}
+	lst := sink.stats
 	if len(sink.bad) > 0 {
 		key, err := quarantine(ctx, store, *cluster, sink.bad)
 		if err != nil {
@@ -104,22 +109,14 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "%d malformed records quarantined to %s/%s\n", len(sink.bad), store, key)
 	}
 	if !*quiet {
-		fmt.Fprintf(stderr, "ingested %d records (%d skipped, %d malformed) into %d spans (%d object spans), %d parts, %.1f KiB, in %s\n",
-			total.Records, total.Skipped, total.Malformed, len(spans), lst.ObjectSpans, len(parts), float64(bytesOut)/1024, time.Since(started).Round(time.Millisecond))
+		fmt.Fprintf(stderr, "ingested %d records (%d skipped, %d malformed) into %d spans (%d object spans) in %s\n",
+			total.Records, total.Skipped, total.Malformed, sink.rows, lst.ObjectSpans, time.Since(started).Round(time.Millisecond))
 		fmt.Fprintf(stderr, "linked: %d audit↔change by resourceVersion, %d by time+managedFields; %d Events timed by audit; %d duplicates dropped\n",
 			lst.AuditLinkedByRV, lst.AuditLinkedByFit, lst.EventsTimedByAudit, lst.Duplicates)
 		fmt.Fprintf(stderr, "archive: %s\n", store)
 	}
 	return nil
 }
-
-// ingestSink hands good facts to the linker and keeps the bad ones for quarantine.
-type ingestSink struct {
-	*link.Batch
-	bad []collect.Malformed
-}
-
-func (s *ingestSink) Malformed(m collect.Malformed) { s.bad = append(s.bad, m) }
 
 // quarantine writes malformed records as JSON lines next to the spans, so nothing is silently lost.
 func quarantine(ctx context.Context, store archive.Store, cluster string, bad []collect.Malformed) (string, error) {
