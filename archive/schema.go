@@ -71,6 +71,9 @@ type Span struct {
 	PrevResourceVersion string        `parquet:"prev_resource_version,optional"`
 	FieldManager        string        `parquet:"field_manager,optional,dict"`
 	NoOp                bool          `parquet:"no_op,optional"`
+	AuditLink           string        `parquet:"audit_link,optional,dict"`
+	RevisionTime        time.Time     `parquet:"revision_time,optional,timestamp(microsecond)"`
+	RevisionTimeSource  string        `parquet:"revision_time_source,optional,dict"`
 	Changes             []FieldChange `parquet:"changes,list"`
 }
 

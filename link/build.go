@@ -227,6 +227,7 @@ func (b *Batch) changes(objs map[ObjectKey]*object, st *Stats) []Observation {
 				continue // nothing to place it in time by; its neighbours still are
 			}
 			c.EndTime = c.Time
+			c.RevisionTime, c.RevisionTimeSource = c.Time, c.TimeSource
 			out = append(out, c)
 			st.Changes++
 		}
@@ -308,9 +309,10 @@ func linkAudits(obs []Observation, st *Stats) {
 	}
 	slices.SortFunc(audits, func(x, y int) int { return obs[x].Time.Compare(obs[y].Time) })
 
-	apply := func(ai, ci int) {
+	apply := func(ai, ci int, method string) {
 		a, c := &obs[ai], &obs[ci]
 		linked[ci] = true
+		a.AuditLink, c.AuditLink = method, method
 		c.Time, c.EndTime, c.TimeSource = a.Time, a.EndTime, "audit"
 		c.AuditID, c.User, c.UserAgent, c.StatusCode = a.AuditID, a.User, a.UserAgent, a.StatusCode
 		c.Subresource = a.Subresource
@@ -345,7 +347,7 @@ func linkAudits(obs []Observation, st *Stats) {
 				continue // joined already
 			}
 			if ok && !linked[ci] && (obs[ci].AuditID == "" || obs[ci].AuditID == a.AuditID) {
-				apply(ai, ci)
+				apply(ai, ci, LinkByResourceVersion)
 				st.AuditLinkedByRV++
 				continue
 			}
@@ -397,11 +399,17 @@ func linkAudits(obs []Observation, st *Stats) {
 			}
 		}
 		if best >= 0 {
-			apply(ai, best)
+			apply(ai, best, LinkByFit)
 			st.AuditLinkedByFit++
 		}
 	}
 }
+
+// How an audit record and a change were joined.
+const (
+	LinkByResourceVersion = "resourceVersion" // exact: the response body named the revision
+	LinkByFit             = "fit"             // Metadata level: by time and managedFields
+)
 
 // changeClass is what kind of revision a change is, whatever verb a linked write gave it.
 func changeClass(verb string) string {

@@ -287,6 +287,23 @@ func relinkAudits(rows map[string]*archive.Span) {
 		}
 	}
 	slices.Sort(ids)
+	// Joins by fit depend on which records were in the batch; undo them and join again over the
+	// whole partition. Joins by resourceVersion are exact and stay.
+	for _, id := range ids {
+		r := rows[id]
+		if r.AuditLink != LinkByFit {
+			continue
+		}
+		r.AuditLink = ""
+		switch r.Kind {
+		case archive.KindAudit:
+			r.ResourceVersion = ""
+		case archive.KindChange:
+			r.StartTime, r.EndTime, r.TimeSource = r.RevisionTime, r.RevisionTime, r.RevisionTimeSource
+			r.AuditID, r.User, r.UserAgent, r.StatusCode, r.Subresource = "", "", "", 0, ""
+			r.Verb = unlinkedVerb(r.Verb)
+		}
+	}
 	obs := make([]Observation, len(ids))
 	for i, id := range ids {
 		r := rows[id]
@@ -295,9 +312,10 @@ func relinkAudits(rows map[string]*archive.Span) {
 			Time: r.StartTime, EndTime: r.EndTime, TimeSource: r.TimeSource, ID: r.ObservationID,
 			AuditID: r.AuditID, Verb: r.Verb, Subresource: r.Subresource, User: r.User, UserAgent: r.UserAgent, StatusCode: r.StatusCode,
 			ResourceVersion: r.ResourceVersion, PrevResourceVersion: r.PrevResourceVersion, Manager: r.FieldManager, NoOp: r.NoOp,
+			AuditLink: r.AuditLink, RevisionTime: r.RevisionTime, RevisionTimeSource: r.RevisionTimeSource,
 		}
-		if r.Kind == archive.KindChange && (r.TimeSource == "managedFields" || r.TimeSource == "creationTimestamp") {
-			o.ManagerTime = r.StartTime // an unlinked change is timed by its write's managedFields entry
+		if r.Kind == archive.KindChange && (r.RevisionTimeSource == "managedFields" || r.RevisionTimeSource == "creationTimestamp") {
+			o.ManagerTime = r.RevisionTime // the change's own write time (managedFields, seconds)
 		}
 		obs[i] = o
 	}
@@ -307,6 +325,10 @@ func relinkAudits(rows map[string]*archive.Span) {
 		r, o := rows[id], &obs[i]
 		r.StartTime, r.EndTime, r.TimeSource = o.Time, o.EndTime, o.TimeSource
 		r.AuditID, r.User, r.UserAgent, r.StatusCode, r.Subresource, r.Verb = o.AuditID, o.User, o.UserAgent, o.StatusCode, o.Subresource, o.Verb
-		r.ResourceVersion, r.UID, r.NoOp = o.ResourceVersion, o.Object.UID, o.NoOp
+		r.ResourceVersion, r.UID, r.NoOp, r.AuditLink = o.ResourceVersion, o.Object.UID, o.NoOp, o.AuditLink
 	}
 }
+
+// unlinkedVerb is a change's verb without the audited write's: create, delete and
+// delete-requested are the revision's own; a linked update or patch was an update.
+func unlinkedVerb(verb string) string { return changeClass(verb) }

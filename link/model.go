@@ -92,8 +92,14 @@ type Observation struct {
 	User        string
 	UserAgent   string
 	StatusCode  int32
-	NoBodies    bool // the audit record had no request/response bodies (Metadata level)
-	NoOp        bool // a successful write that produced no new revision
+	NoBodies    bool   // the audit record had no request/response bodies (Metadata level)
+	NoOp        bool   // a successful write that produced no new revision
+	AuditLink   string // how an audit record and a change were joined: LinkByResourceVersion or LinkByFit
+
+	// A change's own time, before a linked audit record's replaced Time: what a later join
+	// (a merge) starts from again.
+	RevisionTime       time.Time
+	RevisionTimeSource string
 
 	// Events. Carrier is the Event object itself (its namespace, name and uid), which is how an
 	// audited Event creation is matched to the fact it reports.

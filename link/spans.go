@@ -212,7 +212,7 @@ func observationRow(o *Observation, kind string, parent *archive.Span, w, end ti
 		User: o.User, UserAgent: o.UserAgent, StatusCode: o.StatusCode,
 		Reason: o.Reason, Message: o.Message, EventType: o.EventType, Reporter: o.Reporter, EventCount: o.Count,
 		ResourceVersion: o.ResourceVersion, PrevResourceVersion: o.PrevResourceVersion, FieldManager: o.Manager,
-		NoOp: o.NoOp,
+		NoOp: o.NoOp, AuditLink: o.AuditLink, RevisionTime: o.RevisionTime, RevisionTimeSource: o.RevisionTimeSource,
 	}
 	if len(o.Changes) > 0 {
 		r.Changes = make([]archive.FieldChange, len(o.Changes))
