@@ -186,3 +186,20 @@ func firstDiff(got, want string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestMergeRetention(t *testing.T) {
+	audit, watches := recordingFiles(t)
+	dir := t.TempDir()
+	kairn(t, append(ingestArgs(dir, audit, watches), "--window", "1m")...)
+	before := kairn(t, "sql", "--archive", dir, "--format", "csv", `SELECT count(DISTINCT window_start) FROM spans`)
+	// The recording is minutes old: a retention of a century keeps everything, one of a second
+	// deletes everything.
+	kairn(t, "merge", "--quiet", "--archive", dir, "--window", "1m", "--grace", "0s", "--retain", "36500d")
+	if got := kairn(t, "sql", "--archive", dir, "--format", "csv", `SELECT count(DISTINCT window_start) FROM spans`); got != before {
+		t.Errorf("--retain 36500d changed the archive: %s → %s", before, got)
+	}
+	kairn(t, "merge", "--quiet", "--archive", dir, "--window", "1m", "--retain", "1s")
+	if got := kairn(t, "sql", "--archive", dir, "--format", "csv", `SELECT count(*) FROM spans`); strings.TrimSpace(got) != "count_star()\n0" {
+		t.Errorf("--retain 1s left rows: %s", got)
+	}
+}
