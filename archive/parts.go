@@ -53,7 +53,20 @@ type PartitionParts struct {
 
 // ListPartitions lists the archive's partitions with their live parts.
 func ListPartitions(ctx context.Context, store Store) ([]PartitionParts, error) {
-	objs, err := store.List(ctx, SpansPrefix)
+	return listPartitions(ctx, store, SpansPrefix)
+}
+
+// ListPartition lists one partition's parts.
+func ListPartition(ctx context.Context, store Store, p Partition) (PartitionParts, error) {
+	pps, err := listPartitions(ctx, store, p.Prefix())
+	if err != nil || len(pps) == 0 {
+		return PartitionParts{Partition: p}, err
+	}
+	return pps[0], nil
+}
+
+func listPartitions(ctx context.Context, store Store, prefix string) ([]PartitionParts, error) {
+	objs, err := store.List(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}

@@ -15,9 +15,32 @@ import (
 // halves landed in different parts resolved again (audit ↔ change by resourceVersion, Events
 // timed by their audited creation), parent keys and trace ids recomputed. The result does not
 // depend on the order of rows.
-func MergeRows(rows []archive.Span) []archive.Span {
+//
+// neighbours are the observations of the adjacent windows near the boundaries: they take part
+// in the joins, so a link whose halves landed in different windows is made too, and a fact two
+// writers placed in different windows is kept once, in the window of its most precise copy
+// (the earlier window on a tie). Both partitions' merges decide the same way, whichever runs first.
+func MergeRows(rows, neighbours []archive.Span) []archive.Span {
 	objects := map[string]*archive.Span{}
 	obs := map[string]*archive.Span{}
+	home := map[string]homeCopy{} // observation id → where its best copy lives
+	add := func(r *archive.Span, neighbour bool) {
+		id := r.ObservationID
+		if id == "" {
+			id = r.SpanID
+		}
+		h := homeCopy{rank(r.TimeSource), r.WindowStart, neighbour}
+		if cur, ok := obs[id]; ok {
+			mergeObservation(cur, r)
+			if h.better(home[id]) {
+				home[id] = h
+			}
+			return
+		}
+		c := *r
+		obs[id] = &c
+		home[id] = h
+	}
 	for i := range rows {
 		r := &rows[i]
 		if r.Kind == archive.KindObject {
@@ -29,15 +52,11 @@ func MergeRows(rows []archive.Span) []archive.Span {
 			}
 			continue
 		}
-		id := r.ObservationID
-		if id == "" {
-			id = r.SpanID
-		}
-		if cur, ok := obs[id]; ok {
-			mergeObservation(cur, r)
-		} else {
-			c := *r
-			obs[id] = &c
+		add(r, false)
+	}
+	for i := range neighbours {
+		if neighbours[i].Kind != archive.KindObject {
+			add(&neighbours[i], true)
 		}
 	}
 
@@ -92,7 +111,10 @@ func MergeRows(rows []archive.Span) []archive.Span {
 		return t
 	}
 	out := make([]archive.Span, 0, len(objects)+len(obs))
-	for _, o := range obs {
+	for id, o := range obs {
+		if home[id].neighbour {
+			continue // the neighbour's fact, or ours kept there
+		}
 		if parent := objects[o.ParentSpanID]; parent != nil {
 			copyParentKeys(o, parent)
 			if o.StartTime.Before(parent.StartTime) {
@@ -115,6 +137,20 @@ func MergeRows(rows []archive.Span) []archive.Span {
 	}
 	archive.SortSpans(out)
 	return out
+}
+
+// homeCopy is where one copy of a fact is stored; the best copy's partition keeps the fact.
+type homeCopy struct {
+	rank      int
+	window    time.Time
+	neighbour bool
+}
+
+func (h homeCopy) better(o homeCopy) bool {
+	if h.rank != o.rank {
+		return h.rank < o.rank
+	}
+	return h.window.Before(o.window)
 }
 
 // eventUID reads the Event's uid out of an event observation id: event/<uid>/<resourceVersion>.

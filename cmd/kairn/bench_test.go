@@ -145,7 +145,7 @@ func BenchmarkMergeRows(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		in := append([]archive.Span(nil), rows...)
-		link.MergeRows(in)
+		link.MergeRows(in, nil)
 	}
 	b.ReportMetric(float64(len(rows)*b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -47,6 +49,10 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	byPartition := map[archive.Partition]archive.PartitionParts{}
+	for _, p := range partitions {
+		byPartition[p.Partition] = p
+	}
 	now := time.Now()
 	var todo []archive.PartitionParts
 	var expired []archive.Partition
@@ -78,7 +84,16 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		go func() {
 			defer wg.Done()
 			for pp := range work {
-				res, err := archive.MergePartition(ctx, store, pp, link.MergeRows)
+				neighbours, err := boundaryRows(ctx, store, byPartition, pp.Partition, *window)
+				if err != nil {
+					mu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					mu.Unlock()
+					continue
+				}
+				res, err := archive.MergePartition(ctx, store, pp, func(rows []archive.Span) []archive.Span {
+					return link.MergeRows(rows, neighbours)
+				})
 				mu.Lock()
 				done++
 				switch {
@@ -120,6 +135,60 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			merged, len(todo), rowsIn, float64(rowsIn)/max(secs, 1e-9), len(expired), secs)
 	}
 	return nil
+}
+
+// boundaryMargin is how far from a window's edges facts of the adjacent windows are read, so that
+// links whose halves landed on either side of a boundary are made: audit and watch times of one
+// write differ by well under a second, Event timestamps by a second or two.
+const boundaryMargin = 10 * time.Second
+
+// boundaryRows reads the observations of the windows next to p that lie within boundaryMargin of
+// p's edges.
+func boundaryRows(ctx context.Context, store archive.Store, parts map[archive.Partition]archive.PartitionParts, p archive.Partition, window time.Duration) ([]archive.Span, error) {
+	start, end := p.Window, p.Window.Add(window)
+	var out []archive.Span
+	for _, w := range []time.Time{start.Add(-window), end} {
+		np := archive.Partition{Cluster: p.Cluster, Window: w}
+		if _, ok := parts[np]; !ok {
+			continue
+		}
+		rows, err := liveRows(ctx, store, np)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if r.Kind != archive.KindObject && r.StartTime.After(start.Add(-boundaryMargin)) && r.StartTime.Before(end.Add(boundaryMargin)) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
+// liveRows reads the rows of a partition's parts in force. A merge of that partition running
+// at the same time may replace its parts under us: then the listing is taken again.
+func liveRows(ctx context.Context, store archive.Store, p archive.Partition) ([]archive.Span, error) {
+	for attempt := 0; ; attempt++ {
+		pp, err := archive.ListPartition(ctx, store, p)
+		if err != nil {
+			return nil, err
+		}
+		var rows []archive.Span
+		for _, o := range pp.Live {
+			part, err := archive.ReadPart(ctx, store, o.Key)
+			if errors.Is(err, archive.ErrNotExist) && attempt < 5 {
+				rows = nil
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			rows = append(rows, part...)
+		}
+		if rows != nil || len(pp.Live) == 0 {
+			return rows, nil
+		}
+	}
 }
 
 // parseRetention reads a duration that may be given in days: 30d, 36h, 90m.
