@@ -89,7 +89,11 @@ func BenchmarkIngestPipeline(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := collect.ReadAuditFile(path, collect.FileOptions{Cluster: "bench"}, p); err != nil {
+		sink := &committingSink{Batch: p.NewBatch()}
+		if _, err := collect.ReadAuditFile(path, collect.FileOptions{Cluster: "bench"}, sink); err != nil {
+			b.Fatal(err)
+		}
+		if err := sink.Commit(); err != nil {
 			b.Fatal(err)
 		}
 		if err := p.Flush(context.Background()); err != nil {

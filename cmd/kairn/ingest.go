@@ -56,11 +56,12 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		*spoolDir = defaultSpoolDir(store.String(), *cluster)
 	}
 	started := time.Now()
-	sink, err := openPipeline(pipelineConfig{Store: store, SpoolDir: *spoolDir, Window: *window, Writer: "ingest"})
+	pipe, err := openPipeline(pipelineConfig{Store: store, SpoolDir: *spoolDir, Window: *window, Writer: "ingest"})
 	if err != nil {
 		return err
 	}
-	defer sink.Close()
+	defer pipe.Close()
+	sink := &committingSink{Batch: pipe.NewBatch()}
 	opts := collect.FileOptions{Cluster: *cluster}
 	if !*quiet {
 		opts.Progress = func(file string, done, total int64) {
@@ -87,35 +88,64 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		total.Add(st)
 	}
-	if err := sink.Flush(ctx); err != nil {
+	if err := sink.Commit(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if err := pipe.Flush(ctx); err != nil {
 		return err
 	}
-	if err := sink.Done(); err != nil {
+	if err := pipe.Done(); err != nil {
 		return err
 	}
-	lst := sink.stats
-	if len(sink.bad) > 0 {
-		key, err := quarantine(ctx, store, *cluster, sink.bad)
+	lst := pipe.stats
+	if bad := pipe.bad; len(bad) > 0 {
+		key, err := quarantine(ctx, store, *cluster, bad)
 		if err != nil {
 			return err
 		}
-		for i, m := range sink.bad {
+		for i, m := range bad {
 			if i == 10 {
-				fmt.Fprintf(stderr, "... and %d more\n", len(sink.bad)-10)
+				fmt.Fprintf(stderr, "... and %d more\n", len(bad)-10)
 				break
 			}
 			fmt.Fprintln(stderr, "malformed:", m)
 		}
-		fmt.Fprintf(stderr, "%d malformed records quarantined to %s/%s\n", len(sink.bad), store, key)
+		fmt.Fprintf(stderr, "%d malformed records quarantined to %s/%s\n", len(bad), store, key)
 	}
 	if !*quiet {
 		fmt.Fprintf(stderr, "ingested %d records (%d skipped, %d malformed) into %d spans (%d object spans) in %s\n",
-			total.Records, total.Skipped, total.Malformed, sink.rows, lst.ObjectSpans, time.Since(started).Round(time.Millisecond))
+			total.Records, total.Skipped, total.Malformed, pipe.rows, lst.ObjectSpans, time.Since(started).Round(time.Millisecond))
 		fmt.Fprintf(stderr, "linked: %d audit↔change by resourceVersion, %d by time+managedFields; %d Events timed by audit; %d duplicates dropped\n",
 			lst.AuditLinkedByRV, lst.AuditLinkedByFit, lst.EventsTimedByAudit, lst.Duplicates)
 		fmt.Fprintf(stderr, "archive: %s\n", store)
 	}
 	return nil
+}
+
+// committingSink commits its batch every few thousand records, so an offline ingest spools as
+// it reads and a crash loses at most what was read since.
+type committingSink struct {
+	collect.Batch
+	n   int
+	err error
+}
+
+const commitEvery = 4096
+
+func (s *committingSink) Observe(o link.Observation) { s.Batch.Observe(o); s.tick() }
+func (s *committingSink) Revise(r link.Revision)     { s.Batch.Revise(r); s.tick() }
+
+func (s *committingSink) tick() {
+	if s.n++; s.n%commitEvery == 0 && s.err == nil {
+		s.err = s.Batch.Commit()
+	}
+}
+
+func (s *committingSink) Commit() error {
+	if s.err != nil {
+		return s.err
+	}
+	return s.Batch.Commit()
 }
 
 // quarantine writes malformed records as JSON lines next to the spans, so nothing is silently lost.

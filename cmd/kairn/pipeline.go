@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,12 +23,8 @@ type pipeline struct {
 	history *link.RevisionStore
 	flusher *archive.Flusher
 
-	pending  map[time.Time][][]byte
-	npending int
-	bad      []collect.Malformed
-	err      error
-
 	mu    sync.Mutex
+	bad   []collect.Malformed
 	stats link.Stats
 	rows  int
 }
@@ -62,7 +57,7 @@ func openPipeline(cfg pipelineConfig) (*pipeline, error) {
 		spool.Close()
 		return nil, err
 	}
-	p := &pipeline{dir: cfg.SpoolDir, spool: spool, history: history, pending: map[time.Time][][]byte{}}
+	p := &pipeline{dir: cfg.SpoolDir, spool: spool, history: history}
 	p.flusher, err = archive.NewFlusher(archive.FlusherOptions{
 		Store: cfg.Store, Spool: spool, Window: cfg.Window, Grace: cfg.Grace, Writer: cfg.Writer,
 		Build: p.build(cfg.Window),
@@ -106,64 +101,74 @@ func (p *pipeline) build(window time.Duration) func(time.Time, func(func([]byte)
 	}
 }
 
-// spoolBatch is how many records of one window are spooled (and fsync'd) together.
-const spoolBatch = 512
-
-func (p *pipeline) Observe(o link.Observation) { p.add(link.Record{Observation: &o}) }
-func (p *pipeline) Revise(r link.Revision)     { p.add(link.Record{Revision: &r}) }
-func (p *pipeline) Malformed(m collect.Malformed) {
-	p.bad = append(p.bad, m)
+// NewBatch returns a batch of facts to spool; the pipeline is safe for concurrent batches.
+func (p *pipeline) NewBatch() collect.Batch {
+	return &spoolBatch{p: p, pending: map[time.Time][][]byte{}}
 }
 
-func (p *pipeline) add(r link.Record) {
-	if p.err != nil {
+// spoolBatch buffers encoded records by window until Commit spools them.
+type spoolBatch struct {
+	p       *pipeline
+	pending map[time.Time][][]byte
+	bad     []collect.Malformed
+	err     error
+}
+
+func (b *spoolBatch) Observe(o link.Observation)    { b.add(link.Record{Observation: &o}) }
+func (b *spoolBatch) Revise(r link.Revision)        { b.add(link.Record{Revision: &r}) }
+func (b *spoolBatch) Malformed(m collect.Malformed) { b.bad = append(b.bad, m) }
+
+func (b *spoolBatch) add(r link.Record) {
+	if b.err != nil {
 		return
 	}
 	t := r.Time()
 	if t.IsZero() {
-		p.bad = append(p.bad, collect.Malformed{File: "(revision)", Reason: "object revision without any timestamp: cannot place it in a window"})
+		b.bad = append(b.bad, collect.Malformed{File: "(revision)", Reason: "object revision without any timestamp: cannot place it in a window"})
 		return
 	}
 	rec, err := link.EncodeRecord(r)
 	if err != nil {
-		p.err = err
+		b.err = err
 		return
 	}
-	w := p.flusher.WindowOf(t)
-	p.pending[w] = append(p.pending[w], rec)
-	p.npending++
-	if len(p.pending[w]) >= spoolBatch {
-		p.err = p.spoolWindow(w)
-	}
+	w := b.p.flusher.WindowOf(t)
+	b.pending[w] = append(b.pending[w], rec)
 }
 
-func (p *pipeline) spoolWindow(w time.Time) error {
-	recs := p.pending[w]
-	delete(p.pending, w)
-	p.npending -= len(recs)
-	return p.flusher.Add(w, recs...)
+// Len is the number of records waiting for Commit.
+func (b *spoolBatch) Len() int {
+	n := 0
+	for _, recs := range b.pending {
+		n += len(recs)
+	}
+	return n
 }
 
-// Spool writes what is still buffered; once it returns nil, everything read so far survives a crash.
-func (p *pipeline) Spool() error {
-	if p.err != nil {
-		return p.err
+// Commit spools the buffered records (one fsync'd append per window) and hands malformed ones
+// to the pipeline's quarantine. On error nothing is acknowledged; what was appended before the
+// error is kept, and a retry appends the rest again (duplicates are removed by observation id).
+func (b *spoolBatch) Commit() error {
+	if b.err != nil {
+		return b.err
 	}
-	for w := range p.pending {
-		if err := p.spoolWindow(w); err != nil {
+	for w, recs := range b.pending {
+		if err := b.p.flusher.Add(w, recs...); err != nil {
 			return err
 		}
+		delete(b.pending, w)
+	}
+	if len(b.bad) > 0 {
+		b.p.mu.Lock()
+		b.p.bad = append(b.p.bad, b.bad...)
+		b.p.mu.Unlock()
+		b.bad = nil
 	}
 	return nil
 }
 
-// Flush spools what is buffered and writes every spooled window to the archive.
-func (p *pipeline) Flush(ctx context.Context) error {
-	if err := p.Spool(); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	return p.flusher.FlushAll(ctx)
-}
+// Flush writes every spooled window to the archive.
+func (p *pipeline) Flush(ctx context.Context) error { return p.flusher.FlushAll(ctx) }
 
 func (p *pipeline) Close() {
 	p.history.Close()
