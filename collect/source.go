@@ -1,6 +1,9 @@
 package collect
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Spooler is where sources hand what they collect. Each source takes its own Batch: a Batch is
 // not safe for concurrent use, the Spooler is.
@@ -24,3 +27,8 @@ type Source interface {
 	Name() string
 	Run(ctx context.Context, out Spooler) error
 }
+
+// ErrOverloaded is what a Spooler's Commit wraps when kairn cannot take more right now (the spool
+// is at its disk bound): the source must not acknowledge, and should ask its sender to retry
+// later (HTTP 429).
+var ErrOverloaded = errors.New("kairn is overloaded: retry later")
