@@ -4,10 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kairn-dev/kairn/archive"
 	"github.com/kairn-dev/kairn/collect"
@@ -30,11 +35,14 @@ type pipeline struct {
 }
 
 type pipelineConfig struct {
-	Store    archive.Store
-	SpoolDir string
-	Window   time.Duration
-	Grace    time.Duration
-	Writer   string
+	Store         archive.Store
+	SpoolDir      string
+	SpoolMaxBytes int64
+	Window        time.Duration
+	Grace         time.Duration
+	Writer        string
+	Registerer    prometheus.Registerer
+	Logger        *slog.Logger
 }
 
 // defaultSpoolDir is a spool per archive and cluster, so a rerun after a crash finds its spool.
@@ -48,7 +56,7 @@ func defaultSpoolDir(archiveLoc, cluster string) string {
 }
 
 func openPipeline(cfg pipelineConfig) (*pipeline, error) {
-	spool, err := archive.OpenSpool(archive.SpoolOptions{Dir: filepath.Join(cfg.SpoolDir, "records")})
+	spool, err := archive.OpenSpool(archive.SpoolOptions{Dir: filepath.Join(cfg.SpoolDir, "records"), MaxBytes: cfg.SpoolMaxBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +68,7 @@ func openPipeline(cfg pipelineConfig) (*pipeline, error) {
 	p := &pipeline{dir: cfg.SpoolDir, spool: spool, history: history}
 	p.flusher, err = archive.NewFlusher(archive.FlusherOptions{
 		Store: cfg.Store, Spool: spool, Window: cfg.Window, Grace: cfg.Grace, Writer: cfg.Writer,
-		Build: p.build(cfg.Window),
+		Build: p.build(cfg.Window), Registerer: cfg.Registerer, Logger: cfg.Logger,
 	})
 	if err != nil {
 		p.Close()
@@ -154,6 +162,9 @@ func (b *spoolBatch) Commit() error {
 	}
 	for w, recs := range b.pending {
 		if err := b.p.flusher.Add(w, recs...); err != nil {
+			if errors.Is(err, archive.ErrSpoolFull) {
+				return fmt.Errorf("%w: %v", collect.ErrOverloaded, err)
+			}
 			return err
 		}
 		delete(b.pending, w)
