@@ -29,14 +29,17 @@ demo: build
 	  $(BIN) report rollout-first-pull --archive $(ARCHIVE) )
 
 bench:
-	go test -run '^$$' -bench . -benchmem -benchtime 2s -cpu 1 ./cmd/kairn/ ./link/
+	go test -run '^$$' -bench . -benchmem -benchtime 2s -cpu 1 ./cmd/kairn/ ./link/ ./collect/
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzAuditDecoder -fuzztime 30s ./collect/
 	go test -run '^$$' -fuzz FuzzWatchDecoder -fuzztime 30s ./collect/
 
-e2e:
-	@echo "make e2e: not yet — live collection from a real control plane arrives with issue 4 (deploy/dev/cluster.sh is ready)"
+# Live tests against a real control plane (deploy/dev/cluster.sh: etcd, kube-apiserver,
+# controller-manager, scheduler, kwok; built once into ~/.cache/kairn, ~10 min cold).
+e2e: build
+	deploy/dev/cluster.sh up
+	KAIRN_E2E=1 go test -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
 
 fmt:
 	gofmt -l -w .

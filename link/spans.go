@@ -106,9 +106,6 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 	rows := make([]archive.Span, 0, len(obs)+len(obs)/4)
 	for i := range obs {
 		o := &obs[i]
-		if o.Object.Name == "" {
-			continue // a collection request (list of a namespace) is not about one object
-		}
 		end := o.EndTime
 		if end.Before(o.Time) {
 			end = o.Time

@@ -24,6 +24,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"collect", "collect live from a cluster: audit webhook, audit log tail, Event and object watches", runCollect},
 		{"ingest", "read recorded audit logs and watch streams into the archive", runIngest},
 		{"merge", "merge closed windows: one sorted part per partition, late links resolved, object index", runMerge},
 		{"report", "run a library query over the archive and print its table", runReport},

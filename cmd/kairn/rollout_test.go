@@ -281,7 +281,9 @@ type reportRow struct {
 	latency               string
 }
 
-func parseReport(t testing.TB, out string) []reportRow {
+func parseReport(t testing.TB, out string) []reportRow { return parseReportCluster(t, out, "rec") }
+
+func parseReportCluster(t testing.TB, out, cluster string) []reportRow {
 	t.Helper()
 	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil {
@@ -302,8 +304,8 @@ func parseReport(t testing.TB, out string) []reportRow {
 				t.Fatalf("first_pull_at %q: %v", r[5], err)
 			}
 		}
-		if r[0] != "rec" {
-			t.Errorf("cluster %q", r[0])
+		if r[0] != cluster {
+			t.Errorf("cluster %q, want %q", r[0], cluster)
 		}
 		rows = append(rows, row)
 	}

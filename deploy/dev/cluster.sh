@@ -325,7 +325,7 @@ cmd_up() {
     --audit-policy-file="$STATE/audit-policy.yaml" \
     --audit-log-path="$STATE/audit.log" --audit-log-format=json --audit-log-maxsize=200 --audit-log-maxbackup=1 \
     --audit-webhook-config-file="$STATE/audit-webhook.kubeconfig" \
-    --audit-webhook-mode=batch --audit-webhook-batch-max-wait=1s --audit-webhook-initial-backoff=1s \
+    --audit-webhook-mode=batch --audit-webhook-batch-max-wait=1s --audit-webhook-initial-backoff=3s \
     --v=1
   export KUBECONFIG=$STATE/admin.kubeconfig
   wait_for "kube-apiserver /readyz" 120 "$kubectl" get --raw /readyz
