@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kairn-dev/kairn/internal/atomicfile"
 )
 
 const (
@@ -377,12 +379,7 @@ func spoolAllZero(f *os.File, off, end int64) (bool, error) {
 }
 
 func spoolSyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("spool: sync %s: %w", dir, err)
 	}
 	return nil
@@ -428,26 +425,10 @@ func (s *Spool) saveClosed() error {
 			buf.WriteString(WindowKey(time.Unix(st, 0)) + "\n")
 		}
 	}
-	path := filepath.Join(s.dir, spoolClosedFile)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, spoolClosedFile), buf.Bytes()); err != nil {
 		return fmt.Errorf("spool: saving closed windows: %w", err)
 	}
-	return spoolSyncDir(s.dir)
+	return nil
 }
 
 // AppendBatch appends recs to the segment of the window starting at window (a whole minute), or

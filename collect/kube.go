@@ -27,6 +27,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kairn-dev/kairn/link"
+
+	"github.com/kairn-dev/kairn/internal/atomicfile"
 )
 
 // WatchOptions configures a Watch.
@@ -694,37 +696,7 @@ func (r *watchRun) saveState(clusterID string, marks map[string]string) error {
 	if err := os.MkdirAll(r.w.o.StateDir, 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(r.statePath(), append(raw, '\n'))
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same directory, synced, then
-// renamed over it, and the directory synced.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(r.statePath(), append(raw, '\n'))
 }
 
 // parseRV reads a resourceVersion as the decimal number etcd-backed apiservers hand out.

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/kairn-dev/kairn/internal/atomicfile"
 )
 
 // TailOptions configure an audit log tail.
@@ -276,7 +278,7 @@ func (t *Tail) save(st *tailState) {
 		Offset: c.off, Line: c.line,
 	})
 	if err == nil {
-		err = tailWriteAtomic(t.o.Checkpoint, data)
+		err = atomicfile.WriteFile(t.o.Checkpoint, data)
 	}
 	if err != nil {
 		t.log.Error("cannot write the checkpoint; will retry", "checkpoint", t.o.Checkpoint, "err", err)
@@ -723,37 +725,4 @@ func tailReadLine(r *bufio.Reader) (line []byte, n int64, complete, tooLong bool
 			return nil, n, false, false, err
 		}
 	}
-}
-
-// tailWriteAtomic replaces path with data so that a crash leaves the old content or the new.
-func tailWriteAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	// The rename is durable once the directory is.
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
