@@ -201,13 +201,17 @@ func (f *Flusher) Run(ctx context.Context) error {
 // the end of an offline ingest): records that arrive for them afterwards are late. It retries
 // with backoff until one attempt succeeds or ctx is done.
 func (f *Flusher) FlushAll(ctx context.Context) error {
+	var cause error // the last failure that was not the deadline itself: what to report
 	for attempt := 1; ; attempt++ {
 		err := f.flush(ctx, true)
 		if err == nil {
 			return nil
 		}
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			cause = err
+		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("archive flush: %w (%d bytes stay spooled)", err, f.o.Spool.Bytes())
+			return fmt.Errorf("archive flush: %w (%d bytes stay spooled)", errors.Join(cause, err), f.o.Spool.Bytes())
 		}
 		wait := f.o.Backoff.delay(attempt)
 		f.log.Warn("archive flush failed; records stay spooled, retrying",
@@ -216,7 +220,7 @@ func (f *Flusher) FlushAll(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("archive flush: %w (%d bytes stay spooled)", err, f.o.Spool.Bytes())
+			return fmt.Errorf("archive flush: %w (%d bytes stay spooled)", errors.Join(cause, ctx.Err()), f.o.Spool.Bytes())
 		case <-t.C:
 		}
 	}
