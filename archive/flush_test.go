@@ -26,9 +26,8 @@ func newFakeClock(t time.Time) *fakeClock {
 	c.set(t)
 	return c
 }
-func (c *fakeClock) set(t time.Time)     { c.ns.Store(t.UnixNano()) }
-func (c *fakeClock) now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *fakeClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
+func (c *fakeClock) now() time.Time  { return time.Unix(0, c.ns.Load()).UTC() }
 
 func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()

@@ -323,12 +323,6 @@ func (w *watchReader) read(r *bufio.Reader) (Stats, error) {
 	return w.eachValue(r, notAWatchStream, func(line int, raw []byte) { w.value(line, raw, time.Time{}) })
 }
 
-// watchEvent is one line of a watch: {"type": "ADDED|MODIFIED|DELETED|BOOKMARK|ERROR", "object": {...}}.
-type watchEvent struct {
-	Type   string         `json:"type"`
-	Object map[string]any `json:"object"`
-}
-
 func (w *watchReader) value(line int, raw []byte, observed time.Time) {
 	var body map[string]any
 	if err := json.Unmarshal(raw, &body); err != nil {
