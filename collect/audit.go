@@ -121,7 +121,6 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 		User:                user,
 		UserAgent:           ev.UserAgent,
 		PrevResourceVersion: ref.ResourceVersion,
-		NoBodies:            len(ev.RequestObject) == 0 && ev.ResponseObject == nil,
 	}
 	if ev.ResponseStatus != nil {
 		obs.StatusCode = ev.ResponseStatus.Code

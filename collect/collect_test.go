@@ -95,7 +95,7 @@ func TestAuditFields(t *testing.T) {
 	}
 	o := rec.obs[0]
 	want := link.ObjectKey{Cluster: "dev", Group: "apps", Resource: "deployments", Namespace: "shop", Name: "web"}
-	if o.Object != want || o.Verb != "patch" || o.User != "alice" || o.StatusCode != 200 || !o.NoBodies ||
+	if o.Object != want || o.Verb != "patch" || o.User != "alice" || o.StatusCode != 200 ||
 		o.Time.Format("15:04:05.000000") != "05:00:00.123456" || o.EndTime.Format("15:04:05.000000") != "05:00:00.200000" {
 		t.Errorf("observation = %+v", o)
 	}

@@ -67,7 +67,6 @@ type object struct {
 	kind    string
 	revs    []Revision
 	created time.Time
-	gone    time.Time // deletion seen (zero while alive)
 }
 
 // Spans links everything in the batch and returns span rows, unsorted.
@@ -138,10 +137,6 @@ func (b *Batch) objects() map[ObjectKey]*object {
 		}
 		o.revs = merged
 		o.created = o.revs[0].Created
-		last := o.revs[len(o.revs)-1]
-		if last.Deleted {
-			o.gone = firstNonZero(last.DeletionTime, last.Observed, last.ManagerTime)
-		}
 	}
 	return objs
 }
@@ -557,15 +552,6 @@ func sortedObjects(objs map[ObjectKey]*object) []*object {
 	}
 	slices.SortFunc(out, func(a, b *object) int { return strings.Compare(a.key.String()+a.key.UID, b.key.String()+b.key.UID) })
 	return out
-}
-
-func firstNonZero(ts ...time.Time) time.Time {
-	for _, t := range ts {
-		if !t.IsZero() {
-			return t
-		}
-	}
-	return time.Time{}
 }
 
 // sourced is a candidate time and where it comes from.

@@ -74,7 +74,7 @@ func TestLinkAuditByResourceVersionAndByFit(t *testing.T) {
 		Time: at("2026-01-01T00:05:00.300Z"), EndTime: at("2026-01-01T00:05:00.310Z")}
 	withBody.Object.UID = "d1"
 	metadataOnly := Observation{Source: SourceAudit, Object: key, ID: "audit/B/ResponseComplete", AuditID: "B", Verb: "patch",
-		StatusCode: 200, User: "bob", UserAgent: "kubectl/v1.32", NoBodies: true,
+		StatusCode: 200, User: "bob", UserAgent: "kubectl/v1.32",
 		Time: at("2026-01-01T00:09:00.700Z"), EndTime: at("2026-01-01T00:09:00.720Z")}
 	failed := metadataOnly
 	failed.ID, failed.AuditID, failed.StatusCode = "audit/C/ResponseComplete", "C", 409

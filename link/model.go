@@ -92,7 +92,6 @@ type Observation struct {
 	User        string
 	UserAgent   string
 	StatusCode  int32
-	NoBodies    bool   // the audit record had no request/response bodies (Metadata level)
 	NoOp        bool   // a successful write that produced no new revision
 	AuditLink   string // how an audit record and a change were joined: LinkByResourceVersion or LinkByFit
 
