@@ -39,7 +39,7 @@ fuzz:
 # controller-manager, scheduler, kwok; built once into ~/.cache/kairn, ~10 min cold).
 e2e: build
 	deploy/dev/cluster.sh up
-	KAIRN_E2E=1 go test -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
+	eval "$$(deploy/dev/cluster.sh env)" && KAIRN_E2E=1 go test -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
 
 fmt:
 	gofmt -l -w .

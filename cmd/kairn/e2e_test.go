@@ -23,13 +23,22 @@ import (
 // it up and down). They skip unless KAIRN_E2E=1.
 var clusterDir = filepath.Join("..", "..", ".dev", "cluster")
 
+// kubectlBin is $KUBECTL (deploy/dev/cluster.sh env sets it, building one where none is
+// installed), else kubectl from PATH.
+func kubectlBin() string {
+	if k := os.Getenv("KUBECTL"); k != "" {
+		return k
+	}
+	return "kubectl"
+}
+
 func requireCluster(t *testing.T) string {
 	t.Helper()
 	if os.Getenv("KAIRN_E2E") != "1" {
 		t.Skip("live tests run with KAIRN_E2E=1 against deploy/dev/cluster.sh (make e2e)")
 	}
 	kc, _ := filepath.Abs(filepath.Join(clusterDir, "admin.kubeconfig"))
-	if out, err := exec.Command("kubectl", "--kubeconfig", kc, "get", "--raw", "/readyz").CombinedOutput(); err != nil {
+	if out, err := exec.Command(kubectlBin(), "--kubeconfig", kc, "get", "--raw", "/readyz").CombinedOutput(); err != nil {
 		t.Fatalf("KAIRN_E2E=1 but the dev cluster is not ready (deploy/dev/cluster.sh up): %v %s", err, out)
 	}
 	return kc
@@ -37,7 +46,7 @@ func requireCluster(t *testing.T) string {
 
 func kubectl(t *testing.T, kc string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("kubectl", append([]string{"--kubeconfig", kc}, args...)...).CombinedOutput()
+	out, err := exec.Command(kubectlBin(), append([]string{"--kubeconfig", kc}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -103,7 +112,7 @@ func recordWatches(t *testing.T, kc string) *watchRecorder {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command("kubectl", "--kubeconfig", kc, "get", r, "-A", "--watch", "--output-watch-events", "-o", "json")
+		cmd := exec.Command(kubectlBin(), "--kubeconfig", kc, "get", r, "-A", "--watch", "--output-watch-events", "-o", "json")
 		cmd.Stdout = f
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -192,7 +201,7 @@ func scenario(t *testing.T, kc string, between func(step int)) string {
 				edited := strings.Replace(obj, `"annotations": {`, `"annotations": {"example.com/owner": "`+owner+`",`, 1)
 				p := filepath.Join(dir, fmt.Sprintf("%d.json", i))
 				os.WriteFile(p, []byte(edited), 0o644)
-				out, err := exec.Command("kubectl", "--kubeconfig", kc, "-n", ns, "replace", "-f", p).CombinedOutput()
+				out, err := exec.Command(kubectlBin(), "--kubeconfig", kc, "-n", ns, "replace", "-f", p).CombinedOutput()
 				if i == 1 && (err == nil || !strings.Contains(string(out), "modified")) {
 					t.Errorf("second replace should conflict: %v %s", err, out)
 				}
@@ -212,7 +221,7 @@ spec:
     metadata: {labels: {app: db}}
     spec: {containers: [{name: db, image: "postgres:16.1"}]}
 `
-			cmd := exec.Command("kubectl", "--kubeconfig", kc, "-n", ns, "apply", "-f", "-")
+			cmd := exec.Command(kubectlBin(), "--kubeconfig", kc, "-n", ns, "apply", "-f", "-")
 			cmd.Stdin = strings.NewReader(sts)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("apply statefulset: %v %s", err, out)
