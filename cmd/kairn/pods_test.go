@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"sort"
 	"strings"
 	"testing"
@@ -112,5 +114,83 @@ func TestPodLatencyReportsMatchAuditLog(t *testing.T) {
 	}
 	if got := rows("pod-startup-latency", 1, 2, 3, 4); strings.Join(got, "\n") != strings.Join(wantStart, "\n") {
 		t.Errorf("pod-startup-latency:\n%s", firstDiff(strings.Join(got, "\n"), strings.Join(wantStart, "\n")))
+	}
+}
+
+// object-churn against the raw files: creates from the audit log's successful create requests,
+// deletes from the watch streams' DELETED events, re-created names from names created twice.
+func TestObjectChurnMatchesRawFiles(t *testing.T) {
+	audit, watches := recordingFiles(t)
+	type group struct{ creates, deletes, recreated int }
+	want := map[string]*group{}
+	at := func(res, ns string) *group {
+		k := res + "," + ns
+		if want[k] == nil {
+			want[k] = &group{}
+		}
+		return want[k]
+	}
+	workload := map[string]bool{"pods": true, "deployments": true, "replicasets": true, "statefulsets": true}
+	scenario := map[string]bool{"shop": true, "blog": true}
+	uidsOfName := map[string]map[string]bool{}
+	for _, a := range auditLines(t, audit) {
+		code, _ := get(a, "responseStatus", "code").(float64)
+		res, ns := getS(a, "objectRef", "resource"), getS(a, "objectRef", "namespace")
+		if getS(a, "stage") != "ResponseComplete" || getS(a, "verb") != "create" || code < 200 || code >= 300 ||
+			!workload[res] || !scenario[ns] || getS(a, "objectRef", "subresource") != "" {
+			continue
+		}
+		at(res, ns).creates++
+		name := res + "/" + ns + "/" + getS(a, "responseObject", "metadata", "name")
+		if uidsOfName[name] == nil {
+			uidsOfName[name] = map[string]bool{}
+		}
+		uidsOfName[name][getS(a, "responseObject", "metadata", "uid")] = true
+	}
+	for name, uids := range uidsOfName {
+		if len(uids) > 1 {
+			parts := strings.SplitN(name, "/", 3)
+			at(parts[0], parts[1]).recreated++
+		}
+	}
+	for _, w := range watches {
+		dec := json.NewDecoder(bytes.NewReader(gunzipFile(t, w)))
+		for {
+			var ev struct {
+				Type   string `json:"type"`
+				Object obj    `json:"object"`
+			}
+			if dec.Decode(&ev) != nil {
+				break
+			}
+			o := ev.Object
+			res := map[string]string{"Pod": "pods", "Deployment": "deployments", "ReplicaSet": "replicasets", "StatefulSet": "statefulsets"}[getS(o, "kind")]
+			if ev.Type == "DELETED" && res != "" && scenario[getS(o, "metadata", "namespace")] {
+				at(res, getS(o, "metadata", "namespace")).deletes++
+			}
+		}
+	}
+	if g := want["pods,blog"]; g == nil || g.creates == 0 || g.deletes == 0 || g.recreated == 0 {
+		t.Fatalf("the recording's blog pods should be created, deleted and re-created (StatefulSet upgrade): %+v", g)
+	}
+	dir := t.TempDir()
+	kairn(t, ingestArgs(dir, audit, watches)...)
+	recs, err := csv.NewReader(strings.NewReader(kairn(t, "report", "object-churn", "--archive", dir, "--format", "csv"))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range recs[1:] {
+		if workload[r[2]] && scenario[r[3]] {
+			got[r[2]+","+r[3]] = strings.Join(r[4:7], ",")
+		}
+	}
+	for k, g := range want {
+		if w := strings.Join([]string{itoa(g.creates), itoa(g.deletes), itoa(g.recreated)}, ","); got[k] != w {
+			t.Errorf("%s: creates,deletes,recreated = %q, want %q (from the raw files)", k, got[k], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("report groups %v, want %d groups", got, len(want))
 	}
 }
