@@ -29,58 +29,6 @@ import (
 	"github.com/kairn-dev/kairn/link"
 )
 
-// memSpool is a Spooler that keeps what was committed, in commit order. failNext makes the next
-// commits fail; block holds commits until it is closed.
-type memSpool struct {
-	mu       sync.Mutex
-	revs     []link.Revision
-	obs      []link.Observation
-	bad      []Malformed
-	commits  int
-	failed   int
-	failNext int
-	block    chan struct{}
-}
-
-func (s *memSpool) NewBatch() Batch { return &memBatch{s: s} }
-
-type memBatch struct {
-	s    *memSpool
-	revs []link.Revision
-	obs  []link.Observation
-	bad  []Malformed
-}
-
-func (b *memBatch) Observe(o link.Observation) { b.obs = append(b.obs, o) }
-func (b *memBatch) Revise(r link.Revision)     { b.revs = append(b.revs, r) }
-func (b *memBatch) Malformed(m Malformed)      { b.bad = append(b.bad, m) }
-func (b *memBatch) Commit() error {
-	b.s.mu.Lock()
-	block := b.s.block
-	b.s.mu.Unlock()
-	if block != nil {
-		<-block
-	}
-	b.s.mu.Lock()
-	defer b.s.mu.Unlock()
-	if b.s.failNext > 0 {
-		b.s.failNext--
-		b.s.failed++
-		return errors.New("injected: spool full")
-	}
-	b.s.revs = append(b.s.revs, b.revs...)
-	b.s.obs = append(b.s.obs, b.obs...)
-	b.s.bad = append(b.s.bad, b.bad...)
-	b.s.commits++
-	return nil
-}
-
-func (s *memSpool) snapshot() ([]link.Revision, []link.Observation) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.revs), slices.Clone(s.obs)
-}
-
 // in is what was committed about objects in namespace ns.
 func (s *memSpool) in(ns string) ([]link.Revision, []link.Observation) {
 	revs, obs := s.snapshot()
@@ -314,7 +262,7 @@ func TestWatchBackpressure(t *testing.T) {
 	w := unitWatch(t, "")
 	cms := &watchedResource{gvr: schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, key: "configmaps", synced: func() bool { return true }}
 	block := make(chan struct{})
-	sp := &memSpool{block: block}
+	sp := &memSpool{release: block}
 	r := newWatchRun(w, sp, []*watchedResource{cms})
 	h := r.handler(cms)
 	var added atomic.Int32

@@ -24,68 +24,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kairn-dev/kairn/link"
 )
-
-// fakeSpooler keeps what was committed. Its Commit can be made to fail, or to wait until released.
-type fakeSpooler struct {
-	mu        sync.Mutex
-	obs       []link.Observation
-	revs      []link.Revision
-	bad       []Malformed
-	commits   int
-	commitErr error
-	entered   chan struct{} // when set, Commit signals here as it starts
-	release   chan struct{} // when set, Commit waits until it is closed
-}
-
-func (s *fakeSpooler) NewBatch() Batch { return &fakeBatch{s: s} }
-
-func (s *fakeSpooler) commitCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.commits
-}
-
-func (s *fakeSpooler) committed() (obs []link.Observation, revs []link.Revision, bad []Malformed) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.obs), slices.Clone(s.revs), slices.Clone(s.bad)
-}
-
-type fakeBatch struct {
-	s    *fakeSpooler
-	obs  []link.Observation
-	revs []link.Revision
-	bad  []Malformed
-}
-
-func (b *fakeBatch) Observe(o link.Observation) { b.obs = append(b.obs, o) }
-func (b *fakeBatch) Revise(r link.Revision)     { b.revs = append(b.revs, r) }
-func (b *fakeBatch) Malformed(m Malformed)      { b.bad = append(b.bad, m) }
-
-func (b *fakeBatch) Commit() error {
-	if b.s.entered != nil {
-		b.s.entered <- struct{}{}
-	}
-	if b.s.release != nil {
-		<-b.s.release
-	}
-	if b.s.commitErr != nil {
-		return b.s.commitErr
-	}
-	b.s.mu.Lock()
-	defer b.s.mu.Unlock()
-	b.s.commits++
-	b.s.obs = append(b.s.obs, b.obs...)
-	b.s.revs = append(b.s.revs, b.revs...)
-	b.s.bad = append(b.s.bad, b.bad...)
-	return nil
-}
 
 // nopSpooler commits nothing, for the benchmark.
 type nopSpooler struct{}
@@ -176,7 +119,7 @@ func TestWebhookEventList(t *testing.T) {
 		{"gzip named cluster", "/audit/prod-eu.1", "prod-eu.1", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sp := &fakeSpooler{}
+			sp := &memSpool{}
 			_, srv := testServer(t, WebhookOptions{Cluster: "dev"}, sp)
 			body, hdr := list, map[string]string{"Content-Type": "application/json"}
 			if tc.gzip {
@@ -201,7 +144,7 @@ func TestWebhookEventList(t *testing.T) {
 		})
 	}
 	t.Run("single Event", func(t *testing.T) {
-		sp := &fakeSpooler{}
+		sp := &memSpool{}
 		_, srv := testServer(t, WebhookOptions{Cluster: "dev"}, sp)
 		if r := post(nil, srv.URL+"/audit", []byte(goodAudit), nil); r.code != 200 {
 			t.Fatalf("%d %q %v", r.code, r.body, r.err)
@@ -213,7 +156,7 @@ func TestWebhookEventList(t *testing.T) {
 }
 
 func TestWebhookRouting(t *testing.T) {
-	sp := &fakeSpooler{}
+	sp := &memSpool{}
 	_, srv := testServer(t, WebhookOptions{}, sp) // no default cluster
 	list := eventList(goodAudit)
 	for _, tc := range []struct {
@@ -246,7 +189,7 @@ func TestWebhookRouting(t *testing.T) {
 }
 
 func TestWebhookAcksOnlyAfterCommit(t *testing.T) {
-	sp := &fakeSpooler{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	sp := &memSpool{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	_, srv := testServer(t, WebhookOptions{Cluster: "dev"}, sp)
 	replies := make(chan reply, 1)
 	go func() { replies <- post(nil, srv.URL+"/audit", eventList(goodAudit), nil) }()
@@ -273,7 +216,7 @@ func TestWebhookCommitFailure(t *testing.T) {
 		{fmt.Errorf("spool: %w: at 1 GiB", ErrOverloaded), http.StatusTooManyRequests},
 		{errors.New("disk on fire"), http.StatusServiceUnavailable},
 	} {
-		sp := &fakeSpooler{commitErr: tc.err}
+		sp := &memSpool{commitErr: tc.err}
 		_, srv := testServer(t, WebhookOptions{Cluster: "dev"}, sp)
 		r := post(nil, srv.URL+"/audit", eventList(goodAudit), nil)
 		if r.code != tc.want || r.hdr.Get("Retry-After") != "1" {
@@ -289,7 +232,7 @@ func TestWebhookCommitFailure(t *testing.T) {
 }
 
 func TestWebhookBadBody(t *testing.T) {
-	sp := &fakeSpooler{}
+	sp := &memSpool{}
 	_, srv := testServer(t, WebhookOptions{Cluster: "dev"}, sp)
 	full := string(eventList(goodAudit, goodAudit))
 	for _, tc := range []struct {
@@ -325,7 +268,7 @@ func TestWebhookBadBody(t *testing.T) {
 }
 
 func TestWebhookMixedBatch(t *testing.T) {
-	sp := &fakeSpooler{}
+	sp := &memSpool{}
 	_, srv := testServer(t, WebhookOptions{Cluster: "dev"}, sp)
 	body := eventList(
 		auditWithID("a1"),
@@ -360,7 +303,7 @@ func TestWebhookMixedBatch(t *testing.T) {
 }
 
 func TestWebhookTooLarge(t *testing.T) {
-	sp := &fakeSpooler{}
+	sp := &memSpool{}
 	const limit = 16 << 10
 	_, srv := testServer(t, WebhookOptions{Cluster: "dev", MaxBodyBytes: limit}, sp)
 	items := make([]string, 0, 64)
@@ -415,7 +358,7 @@ func TestWebhookTooLarge(t *testing.T) {
 }
 
 func TestWebhookOverload(t *testing.T) {
-	sp := &fakeSpooler{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	sp := &memSpool{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	_, srv := testServer(t, WebhookOptions{Cluster: "dev", MaxInFlight: 1}, sp)
 	first := make(chan reply, 1)
 	go func() { first <- post(nil, srv.URL+"/audit", eventList(auditWithID("a1")), nil) }()
@@ -475,7 +418,7 @@ func TestNewWebhookValidation(t *testing.T) {
 }
 
 func TestWebhookBearerToken(t *testing.T) {
-	sp := &fakeSpooler{}
+	sp := &memSpool{}
 	_, srv := testServer(t, WebhookOptions{Cluster: "dev", BearerTokens: []string{"s3cret-one", "s3cret-two"}}, sp)
 	for _, tc := range []struct {
 		auth string
@@ -512,7 +455,7 @@ func TestWebhookBearerToken(t *testing.T) {
 
 func TestWebhookTLSClientCert(t *testing.T) {
 	pki := newTestPKI(t)
-	sp := &fakeSpooler{}
+	sp := &memSpool{}
 	w := runWebhook(t, WebhookOptions{Addr: "127.0.0.1:0", Cluster: "dev",
 		TLSCertFile: pki.serverCert, TLSKeyFile: pki.serverKey, ClientCAFile: pki.caFile}, sp)
 	url := "https://" + w.Addr() + "/audit"
@@ -556,7 +499,7 @@ func TestWebhookTLSClientCert(t *testing.T) {
 }
 
 func TestWebhookRunGracefulShutdown(t *testing.T) {
-	sp := &fakeSpooler{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	sp := &memSpool{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	w, err := NewWebhook(WebhookOptions{Addr: "127.0.0.1:0", Cluster: "dev", InsecureHTTP: true})
 	if err != nil {
 		t.Fatal(err)
@@ -616,7 +559,7 @@ func TestWebhookRealAuditBatch(t *testing.T) {
 	if len(want) < 30 {
 		t.Fatalf("only %d final-stage records in the sample", len(want))
 	}
-	sp := &fakeSpooler{}
+	sp := &memSpool{}
 	_, srv := testServer(t, WebhookOptions{Cluster: "dev"}, sp)
 	body := eventList(stringsOf(lines)...)
 	r := post(nil, srv.URL+"/audit", gzipped(body), map[string]string{"Content-Encoding": "gzip"})
