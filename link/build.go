@@ -37,6 +37,19 @@ type Stats struct {
 	OwnerOnlySpans     int // object spans made from an ownerReference alone
 }
 
+// Add accumulates another batch's stats.
+func (s *Stats) Add(o Stats) {
+	s.Observations += o.Observations
+	s.Duplicates += o.Duplicates
+	s.Changes += o.Changes
+	s.AuditLinkedByRV += o.AuditLinkedByRV
+	s.AuditLinkedByFit += o.AuditLinkedByFit
+	s.EventsTimedByAudit += o.EventsTimedByAudit
+	s.NoOps += o.NoOps
+	s.ObjectSpans += o.ObjectSpans
+	s.OwnerOnlySpans += o.OwnerOnlySpans
+}
+
 // Batch collects observations and revisions, then links them into span rows. It is the offline
 // form of the linker: everything it is given is linked together.
 type Batch struct {

@@ -337,7 +337,7 @@ func relinkAudits(rows map[string]*archive.Span) {
 		case archive.KindChange:
 			r.StartTime, r.EndTime, r.TimeSource = r.RevisionTime, r.RevisionTime, r.RevisionTimeSource
 			r.AuditID, r.User, r.UserAgent, r.StatusCode, r.Subresource = "", "", "", 0, ""
-			r.Verb = unlinkedVerb(r.Verb)
+			r.Verb = changeClass(r.Verb) // a linked update or patch was an update
 		}
 	}
 	obs := make([]Observation, len(ids))
@@ -364,7 +364,3 @@ func relinkAudits(rows map[string]*archive.Span) {
 		r.ResourceVersion, r.UID, r.NoOp, r.AuditLink = o.ResourceVersion, o.Object.UID, o.NoOp, o.AuditLink
 	}
 }
-
-// unlinkedVerb is a change's verb without the audited write's: create, delete and
-// delete-requested are the revision's own; a linked update or patch was an update.
-func unlinkedVerb(verb string) string { return changeClass(verb) }

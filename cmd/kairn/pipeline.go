@@ -97,12 +97,7 @@ func (p *pipeline) build(window time.Duration) func(time.Time, func(func([]byte)
 			return nil, err
 		}
 		p.mu.Lock()
-		p.stats.AuditLinkedByRV += st.AuditLinkedByRV
-		p.stats.AuditLinkedByFit += st.AuditLinkedByFit
-		p.stats.EventsTimedByAudit += st.EventsTimedByAudit
-		p.stats.Duplicates += st.Duplicates
-		p.stats.ObjectSpans += st.ObjectSpans
-		p.stats.NoOps += st.NoOps
+		p.stats.Add(st)
 		p.rows += len(rows)
 		p.mu.Unlock()
 		return rows, nil
