@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -26,6 +27,14 @@ type Options struct {
 	CacheDir string
 	// Progress, when set, reports fetching (done, total parts).
 	Progress func(done, total int)
+	// Since and Until, when set, keep only the windows that overlap [Since, Until): partitions
+	// outside are pruned before anything is fetched.
+	Since, Until time.Time
+	// Clusters, when set, keeps only these clusters' partitions.
+	Clusters []string
+	// CacheBytes bounds the local cache of fetched parts (least recently used out first).
+	// 0 means the default (10 GiB).
+	CacheBytes int64
 }
 
 // Engine is an embedded DuckDB with the archive registered as the view `spans`.
