@@ -13,12 +13,45 @@ import (
 var files embed.FS
 
 // Query is one library query. Its header comment (lines starting with "-- ") documents it:
-// the first line is a one-line description.
+// the first paragraph is a one-line description, and a line "-- @param NAME description" declares a
+// parameter, which the SQL reads with getvariable('NAME') (defaulting with coalesce).
 type Query struct {
 	Name        string
 	Description string
 	Doc         string
 	SQL         string
+	Params      []Param
+}
+
+// Param is a declared query parameter.
+type Param struct {
+	Name, Doc string
+}
+
+// CheckParams reports a parameter the query does not declare.
+func (q Query) CheckParams(params map[string]string) error {
+	for k := range params {
+		if !q.hasParam(k) {
+			var names []string
+			for _, p := range q.Params {
+				names = append(names, p.Name)
+			}
+			if len(names) == 0 {
+				return fmt.Errorf("query %s takes no parameters (got %s)", q.Name, k)
+			}
+			return fmt.Errorf("query %s has no parameter %s (it has: %s)", q.Name, k, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+func (q Query) hasParam(name string) bool {
+	for _, p := range q.Params {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Get returns the named query.
@@ -48,10 +81,19 @@ func parse(name, text string) Query {
 		if !strings.HasPrefix(line, "--") {
 			break
 		}
-		doc = append(doc, strings.TrimSpace(strings.TrimPrefix(line, "--")))
+		text := strings.TrimSpace(strings.TrimPrefix(line, "--"))
+		if rest, ok := strings.CutPrefix(text, "@param "); ok {
+			name, pdoc, _ := strings.Cut(strings.TrimSpace(rest), " ")
+			q.Params = append(q.Params, Param{Name: name, Doc: strings.TrimSpace(pdoc)})
+		}
+		doc = append(doc, text)
 	}
-	if len(doc) > 0 {
-		q.Description = doc[0]
+	// The description is the first paragraph, joined into one line.
+	for _, line := range doc {
+		if line == "" {
+			break
+		}
+		q.Description = strings.TrimSpace(q.Description + " " + line)
 	}
 	q.Doc = strings.Join(doc, "\n")
 	return q

@@ -241,7 +241,7 @@ func readTokens(path string) ([]string, error) {
 	return out, nil
 }
 
-func metricsMux(reg *prometheus.Registry) http.Handler {
+func metricsMux(reg *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })

@@ -26,9 +26,9 @@ func commands() []command {
 		{"collect", "collect live from a cluster: audit webhook, audit log tail, Event and object watches", runCollect},
 		{"ingest", "read recorded audit logs and watch streams into the archive", runIngest},
 		{"merge", "merge closed windows: one sorted part per partition, late links resolved, object index", runMerge},
-		{"report", "run a library query over the archive and print its table", runReport},
-		{"sql", "run ad-hoc SQL over the archive (the view `spans`)", runSQL},
-		{"queries", "list the query library", runQueries},
+		{"report", "run a library query over the archive and print its table (--list names them)", runReport},
+		{"analyze", "run report jobs on a schedule (or --once) and write results to the store", runAnalyze},
+		{"sql", "ad-hoc SQL over the archive: an interactive prompt, or -c STATEMENT", runSQL},
 	}
 }
 
