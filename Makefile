@@ -8,7 +8,7 @@ ARCHIVE    ?= ./kairn-data
 RECORDING  := testdata/recording
 DEMO_WATCH := $(wildcard $(RECORDING)/watch-*.json.gz)
 
-.PHONY: build test demo bench e2e fmt lint minio fuzz clean
+.PHONY: build test demo bench e2e fmt lint minio fuzz clean proto jaeger
 
 build:
 	go build -o $(BIN) ./cmd/kairn
@@ -40,6 +40,14 @@ fuzz:
 e2e: build
 	deploy/dev/cluster.sh up
 	eval "$$(deploy/dev/cluster.sh env)" && KAIRN_E2E=1 go test -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
+
+# Regenerate the Jaeger remote storage v2 stubs (serve/internal/storagev2; needs protoc).
+proto:
+	hack/proto.sh
+
+# Build (once) the Jaeger v2 binary the serve e2e test puts in front of `kairn serve`.
+jaeger:
+	@hack/jaeger.sh path >/dev/null
 
 fmt:
 	gofmt -l -w .
