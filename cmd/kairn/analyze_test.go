@@ -97,7 +97,9 @@ func TestAnalyzeRunsOnScheduleWithMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
-	go func() { done <- run(ctx, []string{"analyze", "--archive", dir, "--jobs", jobs, "--metrics-addr", addr}, io.Discard, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"analyze", "--archive", dir, "--jobs", jobs, "--metrics-addr", addr}, io.Discard, &stderr)
+	}()
 
 	success := regexp.MustCompile(`kairn_report_runs_total\{job="pods-every-second",result="success"\} ([0-9]+)`)
 	var metrics string
