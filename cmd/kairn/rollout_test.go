@@ -153,7 +153,7 @@ func groundTruth(t testing.TB, auditPath string, watches []string) []truthRow {
 			}
 			eventCreated[getS(a, "objectRef", "namespace")+"/"+name] = getT(t, a, "requestReceivedTimestamp")
 		}
-		if getS(a, "objectRef", "apiGroup") != "apps" || (res != "deployments" && res != "statefulsets") || getS(a, "objectRef", "subresource") != "" {
+		if getS(a, "objectRef", "apiGroup") != "apps" || (res != "deployments" && res != "statefulsets" && res != "daemonsets") || getS(a, "objectRef", "subresource") != "" {
 			continue
 		}
 		if verb != "create" && verb != "update" && verb != "patch" {
