@@ -171,6 +171,13 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 			if obs.Kind == "" {
 				obs.Kind = r.Kind
 			}
+		} else if rv, uid := subresourceResult(body, ref.Name, ref.UID); rv != "" {
+			// A scale answer is the object's Scale at the revision the write produced: not a
+			// revision, but it names the revision, so the audit links to it exactly.
+			obs.ResourceVersion = rv
+			if obs.Object.UID == "" {
+				obs.Object.UID = uid
+			}
 		}
 	}
 	if obs.Object.Name == "" && ev.Verb == "create" {
@@ -178,6 +185,20 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 		obs.Object.Name = requestName
 	}
 	return facts{obs: obs, rev: rev}, nil
+}
+
+// subresourceResult reads the resourceVersion and uid a subresource's answer (a Scale) gives for
+// the object it was written through: only when the body names that object.
+func subresourceResult(body map[string]any, name, uid string) (rv, bodyUID string) {
+	meta, _ := body["metadata"].(map[string]any)
+	if meta == nil || str(meta["name"]) != name {
+		return "", ""
+	}
+	bodyUID = str(meta["uid"])
+	if bodyUID == "" || (uid != "" && uid != bodyUID) {
+		return "", ""
+	}
+	return str(meta["resourceVersion"]), bodyUID
 }
 
 func isWrite(verb string) bool {

@@ -328,7 +328,6 @@ func TestControllerReconcileLatencyMatchesAuditLog(t *testing.T) {
 			type trigger struct {
 				ns, kind, name, uid, what, user string
 				at                              time.Time
-				viaScale                        bool
 			}
 			var triggers []*trigger
 			lastTemplate, lastReplicas := map[string]string{}, map[string]string{}
@@ -398,11 +397,10 @@ func TestControllerReconcileLatencyMatchesAuditLog(t *testing.T) {
 					if kind == "Scale" {
 						kind = map[string]string{"deployments": "Deployment", "replicasets": "ReplicaSet", "statefulsets": "StatefulSet"}[w.resource]
 					}
-					triggers = append(triggers, &trigger{w.ns, kind, w.name, w.uid, what, w.user, w.at, w.kind == "Scale"})
+					triggers = append(triggers, &trigger{w.ns, kind, w.name, w.uid, what, w.user, w.at})
 				}
 			}
 			want := map[string]string{}
-			scaleKeys := map[string]bool{}
 			for i, tr := range triggers {
 				var next time.Time
 				for _, n := range triggers[i+1:] {
@@ -420,9 +418,6 @@ func TestControllerReconcileLatencyMatchesAuditLog(t *testing.T) {
 				}
 				key := strings.Join([]string{tr.ns, tr.kind, tr.name, tr.what, reaction}, ",")
 				want[key] = tr.user + "," + fmtTime(tr.at)
-				if tr.viaScale {
-					scaleKeys[key] = true
-				}
 			}
 			got := map[string]string{}
 			reacted := 0
@@ -450,11 +445,6 @@ func TestControllerReconcileLatencyMatchesAuditLog(t *testing.T) {
 				switch {
 				case !ok:
 					t.Errorf("missing: %s (trigger %s)", key, w)
-				case g != w && scaleKeys[key]:
-					// Known link gap: a write through /scale is not linked to its revision (the
-					// response is a Scale), so the revision keeps its managedFields time, and
-					// kubectl's scale entry has none: the trigger is mis-timed and has no user.
-					t.Logf("trigger through /scale: %s: trigger %s, audit log says %s (known link gap)", key, g, w)
 				case g != w:
 					t.Errorf("%s: trigger user,time %s, want %s", key, g, w)
 				}
