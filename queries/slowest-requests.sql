@@ -1,4 +1,6 @@
--- Slowest requests: the 100 audited requests with the longest apiserver latency, per cluster.
+-- Slowest requests: the audited requests with the longest apiserver latency, per cluster (100 by default).
+--
+-- @param top_n how many requests per cluster (default 100)
 --
 -- latency_ms is the audit stage latency: stageTimestamp - requestReceivedTimestamp of the record's
 -- final stage (ResponseComplete or Panic), in milliseconds. Long-running requests are left out:
@@ -17,5 +19,5 @@ SELECT cluster, rank, round(latency_us / 1e3, 3) AS latency_ms,
        strftime(start_time, '%Y-%m-%dT%H:%M:%S.%fZ') AS received_at,
        verb, api_group, resource, subresource, namespace, name, user, user_agent, status_code, audit_id
 FROM ranked
-WHERE rank <= 100
+WHERE rank <= coalesce(getvariable('top_n'), 100)
 ORDER BY cluster, rank

@@ -260,3 +260,18 @@ SELECT nope;
 		}
 	}
 }
+
+func TestReportParams(t *testing.T) {
+	audit, watches := recordingFiles(t)
+	dir := t.TempDir()
+	kairn(t, ingestArgs(dir, audit, watches)...)
+	all := strings.Split(strings.TrimSpace(kairn(t, "report", "slowest-requests", "--archive", dir, "--format", "csv")), "\n")
+	top3 := strings.Split(strings.TrimSpace(kairn(t, "report", "slowest-requests", "--archive", dir, "--format", "csv", "--param", "top_n=3")), "\n")
+	if len(all) != 101 || len(top3) != 4 || strings.Join(top3, "\n") != strings.Join(all[:4], "\n") {
+		t.Errorf("top_n=3 gave %d rows of %d:\n%s", len(top3)-1, len(all)-1, strings.Join(top3, "\n"))
+	}
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"report", "slowest-requests", "--archive", dir, "--param", "top=3"}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "it has: top_n") {
+		t.Errorf("exit %d: %s", code, stderr.String())
+	}
+}
