@@ -29,6 +29,7 @@ func commands() []command {
 		{"report", "run a library query over the archive and print its table (--list names them)", runReport},
 		{"analyze", "run report jobs on a schedule (or --once) and write results to the store", runAnalyze},
 		{"sql", "ad-hoc SQL over the archive: an interactive prompt, or -c STATEMENT", runSQL},
+		{"serve", "query server for the Jaeger UI: remote storage v2 gRPC and Jaeger's HTTP JSON API", runServe},
 	}
 }
 

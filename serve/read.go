@@ -1,0 +1,464 @@
+package serve
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/kairn-dev/kairn/archive"
+)
+
+// ErrNotFound is returned for a trace id that names no object in the windows it covers.
+var ErrNotFound = errors.New("trace not found")
+
+// ErrTooLarge is returned when a trace has more rows than a Reader may hold.
+var ErrTooLarge = errors.New("trace too large")
+
+// Reader reads traces from an archive. It only reads.
+type Reader struct {
+	store    archive.Store
+	window   time.Duration
+	maxRows  int
+	parallel int
+}
+
+// ReaderConfig configures a Reader.
+type ReaderConfig struct {
+	Window   time.Duration // the window length the archive was written with (default 30m)
+	MaxRows  int           // most archive rows one trace may read (default 2,000,000); more is ErrTooLarge
+	Parallel int           // partitions read at once (default 8)
+}
+
+// NewReader returns a Reader over store.
+func NewReader(store archive.Store, cfg ReaderConfig) *Reader {
+	if cfg.Window <= 0 {
+		cfg.Window = 30 * time.Minute
+	}
+	if cfg.MaxRows <= 0 {
+		cfg.MaxRows = 2_000_000
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	return &Reader{store: store, window: cfg.Window, maxRows: cfg.MaxRows, parallel: cfg.Parallel}
+}
+
+// partitionDir is one partition found by listing spans/.
+type partitionDir struct {
+	archive.Partition
+}
+
+// listPartitions lists the partitions whose window overlaps [from, to) (zero bounds are open),
+// of one cluster or all. One List of spans/; the parts of each are listed later, only for the
+// partitions that are read.
+func (r *Reader) listPartitions(ctx context.Context, from, to time.Time, cluster string) ([]archive.Partition, error) {
+	prefix := archive.SpansPrefix
+	if cluster != "" {
+		prefix += "cluster=" + cluster + "/"
+	}
+	objs, err := r.store.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	seen := map[string]bool{}
+	var out []archive.Partition
+	for _, o := range objs {
+		dir := path.Dir(o.Key)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		p, ok := parsePartitionDir(dir)
+		if !ok {
+			continue
+		}
+		if (!from.IsZero() && !p.Window.Add(r.window).After(from)) || (!to.IsZero() && !p.Window.Before(to)) {
+			continue
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return cmp.Or(out[i].Window.Compare(out[j].Window), cmp.Compare(out[i].Cluster, out[j].Cluster)) < 0
+	})
+	return out, nil
+}
+
+func parsePartitionDir(dir string) (archive.Partition, bool) {
+	rest, ok := strings.CutPrefix(dir+"/", archive.SpansPrefix+"cluster=")
+	if !ok {
+		return archive.Partition{}, false
+	}
+	cluster, rest, ok := strings.Cut(rest, "/window=")
+	if !ok || cluster == "" {
+		return archive.Partition{}, false
+	}
+	w, err := archive.ParseWindowKey(strings.TrimSuffix(rest, "/"))
+	if err != nil {
+		return archive.Partition{}, false
+	}
+	return archive.Partition{Cluster: cluster, Window: w}, true
+}
+
+// Clusters lists the clusters in the archive.
+func (r *Reader) Clusters(ctx context.Context) ([]string, error) {
+	ps, err := r.listPartitions(ctx, time.Time{}, time.Time{}, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Cluster)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// partitionData is what was read of one partition: its objects, and its rows when the parts had
+// to be read to know them (no object index: an open or unmerged window).
+type partitionData struct {
+	parts   archive.PartitionParts
+	objects []archive.IndexRow
+	rows    []archive.Span // nil when objects came from the index
+}
+
+// readObjects reads the objects of a partition: from the merger's index when the partition is
+// merged and nothing came after, else from its parts.
+func (r *Reader) readObjects(ctx context.Context, p archive.Partition) (*partitionData, error) {
+	pp, err := archive.ListPartition(ctx, r.store, p)
+	if err != nil {
+		return nil, err
+	}
+	d := &partitionData{parts: pp}
+	if len(pp.Live) == 0 {
+		return d, nil
+	}
+	if pp.Unmerged == 0 {
+		idx, err := r.readIndex(ctx, p)
+		if err == nil {
+			d.objects = idx
+			return d, nil
+		}
+		if !errors.Is(err, archive.ErrNotExist) {
+			return nil, err
+		}
+	}
+	if err := r.readRows(ctx, d); err != nil {
+		return nil, err
+	}
+	d.objects = archive.BuildIndex(d.rows)
+	return d, nil
+}
+
+func (r *Reader) readIndex(ctx context.Context, p archive.Partition) ([]archive.IndexRow, error) {
+	key := archive.IndexKey(p)
+	data, err := r.get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := parquet.Read[archive.IndexRow](bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return rows, nil
+}
+
+func (r *Reader) get(ctx context.Context, key string) ([]byte, error) {
+	rc, err := r.store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return data, nil
+}
+
+func (r *Reader) readRows(ctx context.Context, d *partitionData) error {
+	if d.rows != nil {
+		return nil
+	}
+	d.rows = []archive.Span{}
+	for _, o := range d.parts.Live {
+		rows, err := archive.ReadPart(ctx, r.store, o.Key)
+		if err != nil {
+			return err
+		}
+		if len(d.rows)+len(rows) > r.maxRows {
+			return fmt.Errorf("%w: partition %s has more than %d rows (the server's row limit)", ErrTooLarge, d.parts.Partition, r.maxRows)
+		}
+		d.rows = append(d.rows, rows...)
+	}
+	return nil
+}
+
+// forPartitions runs f on each partition, r.parallel at a time, and stops at the first error.
+func (r *Reader) forPartitions(ctx context.Context, ps []archive.Partition, f func(ctx context.Context, i int, p archive.Partition) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, r.parallel)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for i, p := range ps {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f(ctx, i, p); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+func indexKey(o *archive.IndexRow) ObjectKey {
+	return ObjectKey{Cluster: o.Cluster, Group: o.APIGroup, Resource: o.Resource, Namespace: o.Namespace, Name: o.Name, UID: o.UID}
+}
+
+func spanKey(s *archive.Span) ObjectKey {
+	return ObjectKey{Cluster: s.Cluster, Group: s.APIGroup, Resource: s.Resource, Namespace: s.Namespace, Name: s.Name, UID: s.UID}
+}
+
+// Trace reads and assembles the trace an id names (before any pipeline).
+func (r *Reader) Trace(ctx context.Context, id TraceID) (*Trace, error) {
+	ps, err := r.listPartitions(ctx, id.Start, id.End, "")
+	if err != nil {
+		return nil, err
+	}
+	results := make([][]archive.Span, len(ps))
+	var mu sync.Mutex
+	total := 0
+	err = r.forPartitions(ctx, ps, func(ctx context.Context, i int, p archive.Partition) error {
+		d, err := r.readObjects(ctx, p)
+		if err != nil {
+			return err
+		}
+		traces := map[string]bool{}
+		for j := range d.objects {
+			if indexKey(&d.objects[j]).Hash() == id.Object {
+				traces[d.objects[j].TraceID] = true
+			}
+		}
+		if len(traces) == 0 {
+			return nil
+		}
+		if err := r.readRows(ctx, d); err != nil {
+			return err
+		}
+		var keep []archive.Span
+		for j := range d.rows {
+			if traces[d.rows[j].TraceID] {
+				keep = append(keep, d.rows[j])
+			}
+		}
+		mu.Lock()
+		total += len(keep)
+		over := total > r.maxRows
+		mu.Unlock()
+		if over {
+			return fmt.Errorf("%w: more than %d rows (the server's row limit)", ErrTooLarge, r.maxRows)
+		}
+		results[i] = keep
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var rows []archive.Span
+	for _, rs := range results {
+		rows = append(rows, rs...)
+	}
+	t := Assemble(id, rows)
+	if t.Focus == "" {
+		return nil, fmt.Errorf("%w: no object with hash %x between %s and %s", ErrNotFound, id.Object[:], id.Start.Format(time.RFC3339), id.End.Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// Query is a search for traces: the objects matching Tags seen in [Start, End).
+type Query struct {
+	Pipeline Pipeline
+	Cluster  string            // "" for every cluster
+	Tags     map[string]string // cluster, group, resource, namespace, name, uid, kind
+	Start    time.Time
+	End      time.Time
+	Limit    int // default 20
+}
+
+// SearchTags are the tags a Query may filter on.
+var SearchTags = []string{"cluster", "group", "resource", "namespace", "name", "uid", "kind"}
+
+// CheckTags says which tag, if any, cannot be searched.
+func CheckTags(tags map[string]string) error {
+	for k := range tags {
+		if !slices.Contains(SearchTags, k) {
+			return fmt.Errorf("unknown search tag %q: search by %s", k, strings.Join(SearchTags, ", "))
+		}
+	}
+	return nil
+}
+
+// Found is one trace a search found.
+type Found struct {
+	ID       TraceID
+	Object   ObjectKey
+	LastSeen time.Time
+}
+
+// Find returns the traces of the objects a query matches, newest first. Without tags it finds
+// the root objects (nothing owns them). Each trace covers every window the object lived in: from
+// its creation (or first sighting) to its deletion (or the newest window of its cluster).
+func (r *Reader) Find(ctx context.Context, q Query) ([]Found, error) {
+	if err := CheckTags(q.Tags); err != nil {
+		return nil, err
+	}
+	if q.Limit <= 0 {
+		q.Limit = 20
+	}
+	all, err := r.listPartitions(ctx, time.Time{}, time.Time{}, q.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	newest := map[string]time.Time{}
+	var ps []archive.Partition
+	for _, p := range all {
+		newest[p.Cluster] = maxTime(newest[p.Cluster], p.Window)
+		if (q.Start.IsZero() || p.Window.Add(r.window).After(q.Start)) && (q.End.IsZero() || p.Window.Before(q.End)) {
+			ps = append(ps, p)
+		}
+	}
+	type match struct {
+		key              ObjectKey
+		first, last      time.Time // windows
+		seen             time.Time
+		created, deleted time.Time
+	}
+	var mu sync.Mutex
+	matches := map[ObjectKey]*match{}
+	err = r.forPartitions(ctx, ps, func(ctx context.Context, _ int, p archive.Partition) error {
+		d, err := r.readObjects(ctx, p)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range d.objects {
+			o := &d.objects[i]
+			if !matchObject(o, q) {
+				continue
+			}
+			k := indexKey(o)
+			m := matches[k]
+			if m == nil {
+				m = &match{key: k, first: o.WindowStart, last: o.WindowStart}
+				matches[k] = m
+			}
+			m.first, m.last = minTime(m.first, o.WindowStart), maxTime(m.last, o.WindowStart)
+			m.seen = maxTime(m.seen, o.LastSeen)
+			m.created, m.deleted = minTime(m.created, o.CreatedAt), maxTime(m.deleted, o.DeletedAt)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []Found
+	for _, m := range matches {
+		start, end := m.first, m.last.Add(r.window)
+		if !m.created.IsZero() {
+			start = minTime(start, windowStart(m.created, r.window))
+		}
+		if !m.deleted.IsZero() {
+			end = maxTime(end, windowStart(m.deleted, r.window).Add(r.window))
+		} else {
+			end = maxTime(end, newest[m.key.Cluster].Add(r.window))
+		}
+		out = append(out, Found{ID: TraceID{Pipeline: q.Pipeline, Object: m.key.Hash(), Start: start, End: end}, Object: m.key, LastSeen: m.seen})
+	}
+	slices.SortFunc(out, func(a, b Found) int {
+		return cmp.Or(b.LastSeen.Compare(a.LastSeen), cmp.Compare(a.Object.String(), b.Object.String()), cmp.Compare(a.Object.UID, b.Object.UID))
+	})
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+func matchObject(o *archive.IndexRow, q Query) bool {
+	if q.Cluster != "" && o.Cluster != q.Cluster {
+		return false
+	}
+	if !q.Start.IsZero() && o.LastSeen.Before(q.Start) {
+		return false
+	}
+	if !q.End.IsZero() && !o.FirstSeen.Before(q.End) {
+		return false
+	}
+	if len(q.Tags) == 0 {
+		return o.ParentUID == "" && o.TraceID != "" && o.SpanID != "" && isRoot(o)
+	}
+	for k, v := range q.Tags {
+		var got string
+		switch k {
+		case "cluster":
+			got = o.Cluster
+		case "group":
+			got = o.APIGroup
+		case "resource":
+			got = o.Resource
+		case "namespace":
+			got = o.Namespace
+		case "name":
+			got = o.Name
+		case "uid":
+			got = o.UID
+		case "kind":
+			if strings.EqualFold(o.ObjectKind, v) {
+				continue
+			}
+			return false
+		}
+		if got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// isRoot: the index has no parent key beside parent_uid, so an object whose parent had no uid
+// (an annotation parent by name) counts as a root too.
+func isRoot(o *archive.IndexRow) bool { return o.ParentUID == "" }
+
+func windowStart(t time.Time, w time.Duration) time.Time {
+	ns := t.UnixNano()
+	start := ns - ns%int64(w)
+	if ns < 0 && ns%int64(w) != 0 {
+		start -= int64(w)
+	}
+	return time.Unix(0, start).UTC()
+}

@@ -1,0 +1,143 @@
+package serve
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// TraceID is the 128-bit id kairn gives a trace. It is stateless: it names the pipeline, the
+// object the trace is about and the time range to read, so fetching it needs no registry and
+// reads only the windows it covers, and switching pipeline changes only the pipeline byte.
+//
+//	byte  0      format: 0x6b ('k')
+//	byte  1      pipeline: low nibble the display (tree 1, timeline 2, tracing 3, grouping 4),
+//	             high nibble the selector (0 the object's subtree, 1 full tree, 2 ancestors, 3 children)
+//	bytes 2..8   the first 56 bits of ObjectHash(cluster, group, resource, namespace, name, uid)
+//	bytes 9..12  start: minutes since the Unix epoch (big endian), a window start
+//	bytes 13..15 length in minutes (big endian, at most 2^24-1 ≈ 31 years)
+type TraceID struct {
+	Pipeline Pipeline
+	Object   ObjectHash
+	Start    time.Time // inclusive, minute precision
+	End      time.Time // exclusive
+}
+
+// ObjectHash names an object in a trace id: 56 bits of a SHA-256 of its key.
+type ObjectHash [7]byte
+
+const traceIDFormat = 0x6b
+
+const maxLengthMinutes = 1<<24 - 1
+
+// ObjectKey is the identity of an object in the archive.
+type ObjectKey struct {
+	Cluster, Group, Resource, Namespace, Name, UID string
+}
+
+func (k ObjectKey) String() string {
+	s := k.Cluster + "/"
+	if k.Group != "" {
+		s += k.Group + "/"
+	}
+	s += k.Resource + "/"
+	if k.Namespace != "" {
+		s += k.Namespace + "/"
+	}
+	return s + k.Name
+}
+
+// Hash is the object's ObjectHash.
+func (k ObjectKey) Hash() ObjectHash {
+	h := sha256.Sum256([]byte(strings.Join([]string{"kairn-object", k.Cluster, k.Group, k.Resource, k.Namespace, k.Name, k.UID}, "\x00")))
+	var o ObjectHash
+	copy(o[:], h[:])
+	return o
+}
+
+// Bytes encodes the id as 16 bytes.
+func (id TraceID) Bytes() ([16]byte, error) {
+	var b [16]byte
+	if err := id.Pipeline.validate(); err != nil {
+		return b, err
+	}
+	start := id.Start.Unix() / 60
+	end := (id.End.Unix() + 59) / 60
+	if id.Start.Unix()%60 != 0 || start < 0 || start > 1<<32-1 {
+		return b, fmt.Errorf("trace id: start %s is not a whole minute within 1970..10136", id.Start.UTC().Format(time.RFC3339))
+	}
+	if end <= start || end-start > maxLengthMinutes {
+		return b, fmt.Errorf("trace id: time range %s..%s is empty or longer than %d minutes", id.Start.UTC().Format(time.RFC3339), id.End.UTC().Format(time.RFC3339), maxLengthMinutes)
+	}
+	b[0] = traceIDFormat
+	b[1] = byte(id.Pipeline.Display) | byte(id.Pipeline.Selector)<<4
+	copy(b[2:9], id.Object[:])
+	binary.BigEndian.PutUint32(b[9:13], uint32(start))
+	n := uint32(end - start)
+	b[13], b[14], b[15] = byte(n>>16), byte(n>>8), byte(n)
+	return b, nil
+}
+
+// String is the 32 hex digits Jaeger shows.
+func (id TraceID) String() string {
+	b, err := id.Bytes()
+	if err != nil {
+		return "invalid:" + err.Error()
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// WithPipeline is the same trace shown through another pipeline.
+func (id TraceID) WithPipeline(p Pipeline) TraceID { id.Pipeline = p; return id }
+
+// ErrBadTraceID is wrapped by every error of ParseTraceID and DecodeTraceID.
+var ErrBadTraceID = errors.New("not a kairn trace id")
+
+// DecodeTraceID decodes 16 bytes. A shorter id (Jaeger trims leading zeros of 64-bit ids) or
+// one of another format is an error wrapping ErrBadTraceID.
+func DecodeTraceID(b []byte) (TraceID, error) {
+	if len(b) != 16 {
+		return TraceID{}, fmt.Errorf("%w: %d bytes, want 16", ErrBadTraceID, len(b))
+	}
+	if b[0] != traceIDFormat {
+		return TraceID{}, fmt.Errorf("%w: format byte %#02x, want %#02x", ErrBadTraceID, b[0], traceIDFormat)
+	}
+	p := Pipeline{Display: Display(b[1] & 0x0f), Selector: Selector(b[1] >> 4)}
+	if err := p.validate(); err != nil {
+		return TraceID{}, fmt.Errorf("%w: %v", ErrBadTraceID, err)
+	}
+	var id TraceID
+	id.Pipeline = p
+	copy(id.Object[:], b[2:9])
+	start := int64(binary.BigEndian.Uint32(b[9:13]))
+	n := int64(b[13])<<16 | int64(b[14])<<8 | int64(b[15])
+	if n == 0 {
+		return TraceID{}, fmt.Errorf("%w: empty time range", ErrBadTraceID)
+	}
+	id.Start = time.Unix(start*60, 0).UTC()
+	id.End = time.Unix((start+n)*60, 0).UTC()
+	return id, nil
+}
+
+// ParseTraceID parses the 32 hex digits of a trace id.
+func ParseTraceID(s string) (TraceID, error) {
+	if len(s) != 32 {
+		return TraceID{}, fmt.Errorf("%w: %q has %d hex digits, want 32", ErrBadTraceID, truncate(s, 40), len(s))
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return TraceID{}, fmt.Errorf("%w: %q is not hex", ErrBadTraceID, truncate(s, 40))
+	}
+	return DecodeTraceID(b)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
