@@ -37,9 +37,9 @@ fuzz:
 
 # Live tests against a real control plane (deploy/dev/cluster.sh: etcd, kube-apiserver,
 # controller-manager, scheduler, kwok; built once into ~/.cache/kairn, ~10 min cold).
-e2e: build
+e2e: build jaeger
 	deploy/dev/cluster.sh up
-	eval "$$(deploy/dev/cluster.sh env)" && KAIRN_E2E=1 go test -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
+	eval "$$(deploy/dev/cluster.sh env)" && KAIRN_JAEGER_BIN="$$(hack/jaeger.sh path)" KAIRN_E2E=1 go test -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
 
 # Regenerate the Jaeger remote storage v2 stubs (serve/internal/storagev2; needs protoc).
 proto:

@@ -87,7 +87,7 @@ func Assemble(id TraceID, rows []archive.Span) *Trace {
 		o.Tags = []Tag{
 			{"cluster", o.Object.Cluster}, {"group", o.Object.Group}, {"resource", o.Object.Resource},
 			{"namespace", o.Object.Namespace}, {"name", o.Object.Name}, {"uid", o.Object.UID},
-			{"kind", o.ObjectKind}, {"span.kind", "object"},
+			{"kind", o.ObjectKind}, {"kairn.kind", "object"},
 		}
 		if rel != "" {
 			o.Tags = append(o.Tags, Tag{"parent_relation", rel})
@@ -174,7 +174,7 @@ func observation(r *archive.Span) *Span {
 			s.Tags = append(s.Tags, Tag{k, v})
 		}
 	}
-	add("span.kind", r.Kind)
+	add("kairn.kind", r.Kind)
 	add("verb", r.Verb)
 	add("subresource", r.Subresource)
 	add("user", r.User)
