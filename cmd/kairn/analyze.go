@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -33,6 +31,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	attempts := fs.Int("attempts", 3, "attempts per run before it is reported failed")
 	backoff := fs.Duration("retry-backoff", 10*time.Second, "wait before the first retry (doubles each time)")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9465", "/metrics, /healthz, /readyz while scheduling; empty: off")
+	logs := addLogFlags(fs)
 	cacheDir := fs.String("cache-dir", "", "local cache of parts fetched from S3 (default $XDG_CACHE_HOME/kairn/parts)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -78,7 +77,10 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log, err := logs.logger(stderr)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	runner := analyze.NewRunner(store, analyze.RunnerOptions{
 		Engine:   analyze.Options{CacheDir: *cacheDir},
@@ -149,21 +151,11 @@ func scheduleJobs(ctx context.Context, runner *analyze.Runner, jobs []analyze.Jo
 	}
 	var ready atomic.Bool
 	if metricsAddr != "" {
-		ln, err := net.Listen("tcp", metricsAddr)
+		stop, err := serveMetrics(metricsAddr, reg, &ready)
 		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
+			return err
 		}
-		mux := metricsMux(reg)
-		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-			if !ready.Load() {
-				http.Error(w, "scheduler not started", http.StatusServiceUnavailable)
-				return
-			}
-			io.WriteString(w, "ok\n")
-		})
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
+		defer stop()
 	}
 	sched.Start()
 	ready.Store(true)

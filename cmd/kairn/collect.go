@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,7 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("collect", "--cluster NAME [--kubeconfig PATH] [--archive DIR|s3://...] [--webhook-addr 127.0.0.1:8765] [--audit-log PATH] ...", stderr)
 	cluster := fs.String("cluster", "", "cluster name of --kubeconfig and of webhook batches posted to /audit (required)")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the cluster to watch (Events and objects); empty: no watches")
+	inCluster := fs.Bool("in-cluster", false, "watch the cluster kairn runs in, with its service account (instead of --kubeconfig)")
 	var moreClusters multiFlag
 	fs.Var(&moreClusters, "watch-cluster", "another cluster to watch, as NAME=KUBECONFIG (repeat); its webhook posts to /audit/NAME")
 	archiveLoc := fs.String("archive", defaultArchive, "archive: a directory or s3://bucket/prefix")
@@ -47,7 +49,9 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	noWatch := fs.Bool("no-watch", false, "do not watch Events and objects")
 	leaderElect := fs.Bool("leader-elect", false, "watch only while holding the Lease (webhook and tail run on every replica)")
 	leaderNS := fs.String("leader-election-namespace", "kube-system", "namespace of the leader-election Lease")
-	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "/metrics and /healthz; empty: off")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "/metrics, /healthz and /readyz; empty: off")
+	shutdownTimeout := fs.Duration("shutdown-timeout", time.Minute, "on SIGTERM: stop sources and flush open windows within this time")
+	logs := addLogFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -59,8 +63,13 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageErr("--cluster is required")
 	case *window < time.Minute:
 		return usageErr("--window %s is shorter than 1m", *window)
+	case *inCluster && *kubeconfig != "":
+		return usageErr("give --in-cluster or --kubeconfig, not both")
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log, err := logs.logger(stderr)
+	if err != nil {
+		return err
+	}
 
 	store, err := archive.OpenStore(ctx, *archiveLoc)
 	if err != nil {
@@ -105,7 +114,7 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	type watched struct{ name, kubeconfig string }
 	var clusters []watched
-	if *kubeconfig != "" {
+	if *kubeconfig != "" || *inCluster {
 		clusters = append(clusters, watched{*cluster, *kubeconfig})
 	}
 	for _, c := range moreClusters {
@@ -118,6 +127,7 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var elected []electedWatch
 	if !*noWatch {
 		for _, c := range clusters {
+			// An empty kubeconfig path is the in-cluster service account.
 			cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
 			if err != nil {
 				return fmt.Errorf("--kubeconfig %s: %w", c.kubeconfig, err)
@@ -145,14 +155,13 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var bg sync.WaitGroup
 	bg.Add(1)
 	go func() { defer bg.Done(); pipe.flusher.Run(flushCtx) }()
+	var ready atomic.Bool
 	if *metricsAddr != "" {
-		srv := &http.Server{Addr: *metricsAddr, Handler: metricsMux(reg), ReadHeaderTimeout: 5 * time.Second}
-		ln, err := net.Listen("tcp", *metricsAddr)
+		stop, err := serveMetrics(*metricsAddr, reg, &ready)
 		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
+			return err
 		}
-		go srv.Serve(ln)
-		defer srv.Close()
+		defer stop()
 	}
 	bg.Add(1)
 	go func() { defer bg.Done(); quarantineLoop(flushCtx, store, *cluster, pipe, log) }()
@@ -181,17 +190,27 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 		}()
 	}
+	ready.Store(true)
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errs:
 		log.Error("source failed; flushing and exiting", "err", runErr)
 	}
+	ready.Store(false)
 	cancelSources()
-	running.Wait()
+	// Shutdown is bounded: half the time for sources to stop, the rest for the final flush. What
+	// is not flushed in time stays in the spool for the next start.
+	stopped := make(chan struct{})
+	go func() { running.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(*shutdownTimeout / 2):
+		log.Warn("sources did not stop in time; flushing what is spooled", "timeout", *shutdownTimeout/2)
+	}
 
 	// Flush every window, open ones too, so the archive is complete for merge and report.
-	final, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	final, cancel := context.WithTimeout(context.Background(), *shutdownTimeout/2)
 	defer cancel()
 	log.Info("flushing open windows")
 	err = pipe.Flush(final)
@@ -241,11 +260,26 @@ func readTokens(path string) ([]string, error) {
 	return out, nil
 }
 
-func metricsMux(reg *prometheus.Registry) *http.ServeMux {
+// serveMetrics serves /metrics, /healthz (the process answers) and /readyz (ready says so) on
+// addr until the returned stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry, ready *atomic.Bool) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	return mux
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }
 
 // quarantineLoop writes malformed input to the archive's quarantine once a minute.

@@ -28,6 +28,7 @@ func commands() []command {
 		{"merge", "merge closed windows: one sorted part per partition, late links resolved, object index", runMerge},
 		{"report", "run a library query over the archive and print its table (--list names them)", runReport},
 		{"analyze", "run report jobs on a schedule (or --once) and write results to the store", runAnalyze},
+		{"config", "config print COMMAND: the effective settings of a command, secrets redacted", runConfig},
 		{"sql", "ad-hoc SQL over the archive: an interactive prompt, or -c STATEMENT", runSQL},
 		{"serve", "query server for the Jaeger UI: remote storage v2 gRPC and Jaeger's HTTP JSON API", runServe},
 	}
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			switch {
 			case err == nil:
 				return 0
-			case errors.Is(err, flag.ErrHelp):
+			case errors.Is(err, flag.ErrHelp), errors.Is(err, errConfigPrinted):
 				return 0
 			case errors.Is(err, errUsage):
 				fmt.Fprintf(stderr, "kairn %s: %v\n", c.name, err)
@@ -88,6 +89,8 @@ func usage(w io.Writer) {
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("kairn "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.String(configFlag, "", "config file (YAML: flag names, per command; default $"+configEnv+")")
+	fs.Bool(printConfigFlag, false, "print the effective settings (secrets redacted) and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: kairn %s %s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
@@ -95,8 +98,13 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses flags that may come before or after positional arguments.
+// parseFlags applies the config file and environment, then parses flags that may come before or
+// after positional arguments. With --print-config it prints the settings and returns
+// errConfigPrinted.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	if err := applySettings(fs, strings.TrimPrefix(fs.Name(), "kairn "), args); err != nil {
+		return nil, err
+	}
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -104,11 +112,16 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return positional, nil
+			break
 		}
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+	if f := fs.Lookup(printConfigFlag); f != nil && f.Value.String() == "true" {
+		printConfig(fs, fs.Output())
+		return nil, errConfigPrinted
+	}
+	return positional, nil
 }
 
 // multiFlag is a repeatable string flag.
