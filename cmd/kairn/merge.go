@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kairn-dev/kairn/archive"
 	"github.com/kairn-dev/kairn/link"
@@ -25,6 +29,9 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	parallel := fs.Int("parallel", 2, "partitions merged at once")
 	open := fs.Bool("open", false, "merge open windows too (parts that arrive later are merged again when the window closes)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	every := fs.Duration("every", 0, "stay up and merge again at this interval (e.g. 5m); default: merge once and exit")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9466", "with --every: /metrics, /healthz, /readyz; empty: off")
+	logs := addLogFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -45,9 +52,41 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	partitions, err := archive.ListPartitions(ctx, store)
+	pass := mergePass{store: store, cluster: *cluster, window: *window, grace: *grace, retention: retention,
+		parallel: *parallel, open: *open, quiet: *quiet, stderr: stderr}
+	if *every <= 0 {
+		_, err := pass.run(ctx)
+		return err
+	}
+	log, err := logs.logger(stderr)
 	if err != nil {
 		return err
+	}
+	return mergeEvery(ctx, pass, *every, *metricsAddr, log)
+}
+
+// mergePass is one merge over the archive's closed partitions, and retention.
+type mergePass struct {
+	store         archive.Store
+	cluster       string
+	window, grace time.Duration
+	retention     time.Duration
+	parallel      int
+	open, quiet   bool
+	stderr        io.Writer
+}
+
+// mergeStats is what a pass did.
+type mergeStats struct {
+	merged, closed, rows, expired int
+}
+
+func (m mergePass) run(ctx context.Context) (mergeStats, error) {
+	store, stderr := m.store, m.stderr
+	var stats mergeStats
+	partitions, err := archive.ListPartitions(ctx, store)
+	if err != nil {
+		return stats, err
 	}
 	byPartition := map[archive.Partition]archive.PartitionParts{}
 	for _, p := range partitions {
@@ -57,14 +96,14 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var todo []archive.PartitionParts
 	var expired []archive.Partition
 	for _, p := range partitions {
-		if *cluster != "" && p.Partition.Cluster != *cluster {
+		if m.cluster != "" && p.Partition.Cluster != m.cluster {
 			continue
 		}
-		end := p.Partition.Window.Add(*window)
+		end := p.Partition.Window.Add(m.window)
 		switch {
-		case retention > 0 && end.Before(now.Add(-retention)):
+		case m.retention > 0 && end.Before(now.Add(-m.retention)):
 			expired = append(expired, p.Partition)
-		case !*open && end.Add(*grace).After(now):
+		case !m.open && end.Add(m.grace).After(now):
 			// Still open: its writers may add parts. It is merged once closed.
 		default:
 			todo = append(todo, p)
@@ -79,12 +118,12 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	)
 	work := make(chan archive.PartitionParts)
 	var wg sync.WaitGroup
-	for range *parallel {
+	for range m.parallel {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for pp := range work {
-				neighbours, err := boundaryRows(ctx, store, byPartition, pp.Partition, *window)
+				neighbours, err := boundaryRows(ctx, store, byPartition, pp.Partition, m.window)
 				if err != nil {
 					mu.Lock()
 					firstErr = cmp.Or(firstErr, err)
@@ -105,7 +144,7 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				case !res.Skipped:
 					merged++
 					rowsIn += res.RowsIn
-					if !*quiet {
+					if !m.quiet {
 						fmt.Fprintf(stderr, "[%d/%d] %s: %d parts, %d rows → %d\n", done, len(todo), pp.Partition, res.PartsIn, res.RowsIn, res.RowsOut)
 					}
 				}
@@ -121,20 +160,70 @@ func runMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	close(work)
 	wg.Wait()
+	stats = mergeStats{merged: merged, closed: len(todo), rows: rowsIn}
 	if firstErr != nil {
-		return firstErr
+		return stats, firstErr
 	}
 	for _, p := range expired {
 		if err := archive.DeletePartition(ctx, store, p); err != nil {
-			return err
+			return stats, err
 		}
+		stats.expired++
 	}
-	if !*quiet {
+	if !m.quiet {
 		secs := time.Since(started).Seconds()
 		fmt.Fprintf(stderr, "merged %d of %d closed partitions (%d rows, %.0f rows/s), deleted %d expired, in %.2fs\n",
 			merged, len(todo), rowsIn, float64(rowsIn)/max(secs, 1e-9), len(expired), secs)
 	}
-	return nil
+	return stats, nil
+}
+
+// mergeEvery runs a merge pass at every interval until ctx ends, with metrics. A failed pass is
+// logged and counted, and the next one retries it (merges are idempotent).
+func mergeEvery(ctx context.Context, pass mergePass, every time.Duration, metricsAddr string, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	runs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kairn_merge_runs_total",
+		Help: "Merge passes by result (success, failure)."}, []string{"result"})
+	duration := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kairn_merge_duration_seconds",
+		Help: "How long a merge pass took.", Buckets: prometheus.ExponentialBuckets(0.1, 2, 14)})
+	lastSuccess := prometheus.NewGauge(prometheus.GaugeOpts{Name: "kairn_merge_last_success_timestamp_seconds",
+		Help: "When the last successful merge pass finished (Unix seconds)."})
+	partitions := prometheus.NewCounter(prometheus.CounterOpts{Name: "kairn_merge_partitions_total", Help: "Partitions merged."})
+	rows := prometheus.NewCounter(prometheus.CounterOpts{Name: "kairn_merge_rows_total", Help: "Rows read by merges."})
+	expired := prometheus.NewCounter(prometheus.CounterOpts{Name: "kairn_merge_expired_partitions_total", Help: "Partitions deleted by retention."})
+	reg.MustRegister(runs, duration, lastSuccess, partitions, rows, expired)
+	var ready atomic.Bool
+	if metricsAddr != "" {
+		stop, err := serveMetrics(metricsAddr, reg, &ready)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	ready.Store(true)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		start := time.Now()
+		stats, err := pass.run(ctx)
+		duration.Observe(time.Since(start).Seconds())
+		partitions.Add(float64(stats.merged))
+		rows.Add(float64(stats.rows))
+		expired.Add(float64(stats.expired))
+		if err != nil && ctx.Err() == nil {
+			runs.WithLabelValues("failure").Inc()
+			log.Error("merge pass failed; retrying at the next interval", "err", err, "next", every)
+		} else if err == nil {
+			runs.WithLabelValues("success").Inc()
+			lastSuccess.SetToCurrentTime()
+			log.Info("merge pass done", "merged", stats.merged, "closed", stats.closed, "rows", stats.rows, "expired", stats.expired, "seconds", time.Since(start).Seconds())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 // boundaryMargin is how far from a window's edges facts of the adjacent windows are read, so that

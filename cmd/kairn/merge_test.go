@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -201,5 +203,44 @@ func TestMergeRetention(t *testing.T) {
 	kairn(t, "merge", "--quiet", "--archive", dir, "--window", "1m", "--retain", "1s")
 	if got := kairn(t, "sql", "--archive", dir, "--format", "csv", `SELECT count(*) FROM spans`); strings.TrimSpace(got) != "count_star()\n0" {
 		t.Errorf("--retain 1s left rows: %s", got)
+	}
+}
+
+func TestMergeEveryStaysUpWithMetrics(t *testing.T) {
+	audit, watches := recordingFiles(t)
+	dir := t.TempDir()
+	kairn(t, ingestArgs(dir, audit, watches)...)
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"merge", "--archive", dir, "--every", "200ms", "--metrics-addr", addr, "--log-format", "json"}, io.Discard, &stderr)
+	}()
+	var metrics string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if metrics = string(b); strings.Contains(metrics, `kairn_merge_runs_total{result="success"} 2`) {
+				break
+			}
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(metrics, `kairn_merge_runs_total{result="success"} 2`) || !strings.Contains(metrics, "kairn_merge_last_success_timestamp_seconds") {
+		t.Fatalf("metrics:\n%s", metrics)
+	}
+	// The first pass merged every (closed) partition; the second found nothing new.
+	manifests, _ := filepath.Glob(filepath.Join(dir, "spans", "*", "*", "_manifest.json"))
+	partitions, _ := filepath.Glob(filepath.Join(dir, "spans", "*", "*"))
+	if len(manifests) == 0 || len(manifests) != len(partitions) {
+		t.Errorf("%d manifests for %d partitions", len(manifests), len(partitions))
+	}
+	if !strings.Contains(stderr.String(), `"msg":"merge pass done"`) {
+		t.Errorf("no JSON log lines:\n%s", stderr.String())
 	}
 }
