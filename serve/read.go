@@ -54,11 +54,6 @@ func NewReader(store archive.Store, cfg ReaderConfig) *Reader {
 	return &Reader{store: store, window: cfg.Window, maxRows: cfg.MaxRows, parallel: cfg.Parallel}
 }
 
-// partitionDir is one partition found by listing spans/.
-type partitionDir struct {
-	archive.Partition
-}
-
 // listPartitions lists the partitions whose window overlaps [from, to) (zero bounds are open),
 // of one cluster or all. One List of spans/; the parts of each are listed later, only for the
 // partitions that are read.
@@ -267,13 +262,25 @@ func (r *Reader) Trace(ctx context.Context, id TraceID) (*Trace, error) {
 		if len(traces) == 0 {
 			return nil
 		}
-		if err := r.readRows(ctx, d); err != nil {
-			return err
-		}
 		var keep []archive.Span
-		for j := range d.rows {
-			if traces[d.rows[j].TraceID] {
-				keep = append(keep, d.rows[j])
+		if d.rows != nil {
+			for j := range d.rows {
+				if traces[d.rows[j].TraceID] {
+					keep = append(keep, d.rows[j])
+				}
+			}
+		} else {
+			// Merged: decode only the trace's rows of the part.
+			for _, o := range d.parts.Live {
+				data, err := r.get(ctx, o.Key)
+				if err != nil {
+					return err
+				}
+				rows, err := readTraceRows(o.Key, data, traces)
+				if err != nil {
+					return err
+				}
+				keep = append(keep, rows...)
 			}
 		}
 		mu.Lock()
