@@ -30,6 +30,7 @@ demo: build
 
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime 2s -cpu 1 ./cmd/kairn/ ./link/ ./collect/
+	KAIRN_MINIO_BIN="$$(hack/minio.sh path)" go test -run '^$$' -bench BenchmarkTrace48Windows -benchtime 30x ./serve/
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzAuditDecoder -fuzztime 30s ./collect/
