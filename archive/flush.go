@@ -72,8 +72,9 @@ type Flusher struct {
 	log     *slog.Logger
 	flushMu sync.Mutex // one flush at a time: Run and FlushAll must not upload and drop the same segment
 
-	appended, rejected, parts, failures prometheus.Counter
-	lastSuccess                         prometheus.Gauge
+	appended, rejected, parts, rowsOut, failures prometheus.Counter
+	lastSuccess                                  prometheus.Gauge
+	duration                                     prometheus.Histogram
 }
 
 // NewFlusher checks the options, fills in defaults and registers the metrics:
@@ -82,7 +83,11 @@ type Flusher struct {
 //	kairn_spool_backlog_windows                windows with records in the spool
 //	kairn_spool_records_appended_total         records acknowledged by the spool
 //	kairn_spool_records_rejected_total         records refused because the spool was full
+//	kairn_spool_oldest_window_age_seconds      how long ago the oldest spooled window started
+//	kairn_open_windows                         spooled windows not closed yet
 //	kairn_flush_parts_uploaded_total           parts written to the store
+//	kairn_flush_rows_written_total             span rows written to the store
+//	kairn_flush_duration_seconds               time to build and upload one spool segment
 //	kairn_flush_upload_failures_total          failed attempts to flush a segment (build or upload)
 //	kairn_flush_last_success_timestamp_seconds when a segment was last flushed and dropped
 func NewFlusher(o FlusherOptions) (*Flusher, error) {
@@ -120,6 +125,9 @@ func NewFlusher(o FlusherOptions) (*Flusher, error) {
 	f.appended = counter("kairn_spool_records_appended_total", "Records written and fsync'd to the spool (acknowledged).")
 	f.rejected = counter("kairn_spool_records_rejected_total", "Records refused because the spool was at its disk bound.")
 	f.parts = counter("kairn_flush_parts_uploaded_total", "Parquet parts written to the object store.")
+	f.rowsOut = counter("kairn_flush_rows_written_total", "Span rows written to the object store.")
+	f.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kairn_flush_duration_seconds",
+		Help: "Time to build and upload one spool segment.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)})
 	f.failures = counter("kairn_flush_upload_failures_total", "Failed attempts to flush a spool segment (build or upload); retried.")
 	f.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "kairn_flush_last_success_timestamp_seconds",
@@ -133,8 +141,29 @@ func NewFlusher(o FlusherOptions) (*Flusher, error) {
 		Name: "kairn_spool_backlog_windows",
 		Help: "Windows with records in the spool.",
 	}, func() float64 { return float64(len(spooledStarts(o.Spool.Windows()))) })
+	oldestAge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kairn_spool_oldest_window_age_seconds",
+		Help: "How long ago the oldest window with records in the spool started (0: spool empty).",
+	}, func() float64 {
+		if starts := spooledStarts(o.Spool.Windows()); len(starts) > 0 {
+			return o.Now().Sub(starts[0]).Seconds()
+		}
+		return 0
+	})
+	openWindows := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kairn_open_windows",
+		Help: "Windows with records in the spool that are not closed yet (end + grace in the future).",
+	}, func() float64 {
+		now, n := o.Now(), 0
+		for _, start := range spooledStarts(o.Spool.Windows()) {
+			if now.Before(start.Add(o.Window + o.Grace)) {
+				n++
+			}
+		}
+		return float64(n)
+	})
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{f.appended, f.rejected, f.parts, f.failures, f.lastSuccess, backlogBytes, backlogWindows} {
+		for _, c := range []prometheus.Collector{f.appended, f.rejected, f.parts, f.rowsOut, f.failures, f.lastSuccess, f.duration, backlogBytes, backlogWindows, oldestAge, openWindows} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("flusher: registering metrics: %w", err)
 			}
@@ -261,6 +290,7 @@ func (f *Flusher) flush(ctx context.Context, all bool) error {
 // flushSegment uploads one sealed segment and drops it. Interrupted anywhere, it is simply done
 // again: the same records give the same part names.
 func (f *Flusher) flushSegment(ctx context.Context, seg SpoolWindow) error {
+	defer prometheus.NewTimer(f.duration).ObserveDuration()
 	what := "window " + WindowKey(seg.Start)
 	writer := f.o.Writer
 	if seg.Late {
@@ -279,6 +309,7 @@ func (f *Flusher) flushSegment(ctx context.Context, seg SpoolWindow) error {
 	if err := f.o.Spool.Drop(seg); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	f.rowsOut.Add(float64(len(rows)))
 	f.lastSuccess.SetToCurrentTime()
 	f.log.Info("flushed window", "window", WindowKey(seg.Start), "late", seg.Late,
 		"records", seg.Records, "rows", len(rows), "parts", len(parts))

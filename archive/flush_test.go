@@ -141,8 +141,9 @@ func TestFlusherWindowsAndLateParts(t *testing.T) {
 		gotNames = append(gotNames, mf.GetName())
 	}
 	wantNames := []string{
-		"kairn_flush_last_success_timestamp_seconds", "kairn_flush_parts_uploaded_total",
-		"kairn_flush_upload_failures_total", "kairn_spool_backlog_bytes", "kairn_spool_backlog_windows",
+		"kairn_flush_duration_seconds", "kairn_flush_last_success_timestamp_seconds", "kairn_flush_parts_uploaded_total",
+		"kairn_flush_rows_written_total", "kairn_flush_upload_failures_total", "kairn_open_windows",
+		"kairn_spool_backlog_bytes", "kairn_spool_backlog_windows", "kairn_spool_oldest_window_age_seconds",
 		"kairn_spool_records_appended_total", "kairn_spool_records_rejected_total",
 	}
 	if !slices.Equal(gotNames, wantNames) {

@@ -17,9 +17,12 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // WebhookOptions configure the audit webhook (kube-apiserver's --audit-webhook-config-file
@@ -38,6 +41,9 @@ type WebhookOptions struct {
 	// (times decoding overhead). Default 2×GOMAXPROCS.
 	MaxInFlight int
 	Logger      *slog.Logger
+	// Registerer, when set, gets the webhook's metrics: kairn_webhook_request_duration_seconds
+	// {code}, kairn_webhook_rejections_total{code}, kairn_webhook_events_total{result}.
+	Registerer prometheus.Registerer
 }
 
 const (
@@ -61,6 +67,10 @@ type Webhook struct {
 	started atomic.Bool
 	ready   chan struct{}
 	addr    atomic.Pointer[string]
+
+	duration *prometheus.HistogramVec
+	rejected *prometheus.CounterVec
+	events   *prometheus.CounterVec
 }
 
 // NewWebhook validates the options and loads the TLS material, so a bad flag fails at start and
@@ -83,9 +93,23 @@ func NewWebhook(o WebhookOptions) (*Webhook, error) {
 	case o.Cluster != "" && !validCluster(o.Cluster):
 		return nil, fmt.Errorf("audit webhook: cluster %q: want 1 to 63 of a-z, 0-9, '.' and '-'", o.Cluster)
 	}
-	w := &Webhook{opts: o, log: o.Logger, slots: make(chan struct{}, o.MaxInFlight), ready: make(chan struct{})}
+	w := &Webhook{opts: o, log: o.Logger, slots: make(chan struct{}, o.MaxInFlight), ready: make(chan struct{}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kairn_webhook_request_duration_seconds",
+			Help: "Audit webhook requests: time from arrival to answer, by status code.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"code"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kairn_webhook_rejections_total",
+			Help: "Audit webhook requests refused, by status code (401 unauthenticated, 400 bad body, 413 too large, 429 overloaded, ...)."}, []string{"code"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kairn_webhook_events_total",
+			Help: "Audit events received in committed batches: accepted, or quarantined as malformed."}, []string{"result"}),
+	}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
+	}
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{w.duration, w.rejected, w.events} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("audit webhook: registering metrics: %w", err)
+			}
+		}
 	}
 	for _, t := range o.BearerTokens {
 		if t == "" {
@@ -210,6 +234,10 @@ func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request, out Spooler) {
 		io.WriteString(rw, "ok\n")
 		return
 	}
+	start := time.Now()
+	answer := &statusWriter{ResponseWriter: rw, code: http.StatusOK}
+	rw = answer
+	defer func() { w.duration.WithLabelValues(strconv.Itoa(answer.code)).Observe(time.Since(start).Seconds()) }()
 	// Authentication comes before routing, so an unauthenticated client learns nothing.
 	if reason := w.unauthenticated(r); reason != "" {
 		if len(w.tokens) > 0 {
@@ -262,6 +290,8 @@ func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request, out Spooler) {
 		return
 	}
 	quarantined := min(a.stats.Malformed, items)
+	w.events.WithLabelValues("accepted").Add(float64(items - quarantined))
+	w.events.WithLabelValues("quarantined").Add(float64(quarantined))
 	if quarantined > 0 {
 		w.log.Warn("audit webhook: quarantined malformed events of a batch", "remote", r.RemoteAddr,
 			"cluster", cluster, "events", items, "quarantined", quarantined)
@@ -384,9 +414,21 @@ func (w *Webhook) fail(rw http.ResponseWriter, r *http.Request, code int, reason
 	if code >= 500 {
 		level = slog.LevelError
 	}
+	w.rejected.WithLabelValues(strconv.Itoa(code)).Inc()
 	w.log.Log(r.Context(), level, "audit webhook: request refused", "status", code, "reason", reason,
 		"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 	http.Error(rw, reason, code)
+}
+
+// statusWriter remembers the status code of an answer, for the latency metric.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
 }
 
 // webhookEnvelope is the top level of a webhook body: an EventList, or a single Event.

@@ -27,6 +27,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/kairn-dev/kairn/link"
 )
 
@@ -839,4 +842,35 @@ func FuzzSplitEnvelope(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWebhookMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	_, srv := testServer(t, WebhookOptions{Cluster: "dev", BearerTokens: []string{"s3cret"}, Registerer: reg}, &memSpool{})
+	auth := map[string]string{"Authorization": "Bearer s3cret"}
+	for _, r := range []reply{
+		post(nil, srv.URL+"/audit", eventList(auditWithID("a1"), `"just a string"`, auditWithID("a2")), auth),
+		post(nil, srv.URL+"/audit", []byte("{not json"), auth),
+		post(nil, srv.URL+"/audit", eventList(auditWithID("a3")), nil),
+	} {
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	want := `
+# HELP kairn_webhook_events_total Audit events received in committed batches: accepted, or quarantined as malformed.
+# TYPE kairn_webhook_events_total counter
+kairn_webhook_events_total{result="accepted"} 2
+kairn_webhook_events_total{result="quarantined"} 1
+# HELP kairn_webhook_rejections_total Audit webhook requests refused, by status code (401 unauthenticated, 400 bad body, 413 too large, 429 overloaded, ...).
+# TYPE kairn_webhook_rejections_total counter
+kairn_webhook_rejections_total{code="400"} 1
+kairn_webhook_rejections_total{code="401"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kairn_webhook_events_total", "kairn_webhook_rejections_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(reg, "kairn_webhook_request_duration_seconds"); n != 3 {
+		t.Errorf("latency series for %d status codes, want 3 (200, 400, 401)", n)
+	}
 }

@@ -80,6 +80,9 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if store, err = archive.InstrumentStore(store, reg); err != nil {
+		return err
+	}
 	pipe, err := openPipeline(pipelineConfig{
 		Store: store, SpoolDir: *spoolDir, SpoolMaxBytes: *spoolMax, Window: *window, Grace: *grace,
 		Writer: "collect-" + replicaName(), Registerer: reg, Logger: log,
@@ -92,7 +95,7 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var sources []collect.Source
 	if *webhookAddr != "" {
 		opts := collect.WebhookOptions{Addr: *webhookAddr, Cluster: *cluster, InsecureHTTP: *insecure,
-			TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA, Logger: log}
+			TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ClientCAFile: *clientCA, Logger: log, Registerer: reg}
 		if *tokenFile != "" {
 			if opts.BearerTokens, err = readTokens(*tokenFile); err != nil {
 				return err
@@ -166,6 +169,11 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	bg.Add(1)
 	go func() { defer bg.Done(); quarantineLoop(flushCtx, store, *cluster, pipe, log) }()
 
+	sourceRecords := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kairn_source_records_total",
+		Help: "Facts a source handed to the spool and had committed, by kind: observation, revision, malformed (quarantined)."},
+		[]string{"source", "kind"})
+	reg.MustRegister(sourceRecords)
+	counted := func(name string) collect.Spooler { return countedSpooler{pipe, sourceRecords, name} }
 	srcCtx, cancelSources := context.WithCancel(ctx)
 	defer cancelSources()
 	log.Info("collecting", "cluster", *cluster, "archive", store.String(), "spool", *spoolDir, "sources", len(sources)+len(elected))
@@ -175,7 +183,7 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		running.Add(1)
 		go func() {
 			defer running.Done()
-			if err := s.Run(srcCtx, pipe); err != nil && srcCtx.Err() == nil {
+			if err := s.Run(srcCtx, counted(s.Name())); err != nil && srcCtx.Err() == nil {
 				errs <- fmt.Errorf("%s: %w", s.Name(), err)
 			}
 		}()
@@ -184,7 +192,7 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		running.Add(1)
 		go func() {
 			defer running.Done()
-			err := collect.RunElected(srcCtx, e.cfg, e.namespace, "kairn-collect", replicaName(), func(ctx context.Context) error { return e.w.Run(ctx, pipe) })
+			err := collect.RunElected(srcCtx, e.cfg, e.namespace, "kairn-collect", replicaName(), func(ctx context.Context) error { return e.w.Run(ctx, counted(e.w.Name())) })
 			if err != nil && srcCtx.Err() == nil {
 				errs <- fmt.Errorf("%s: %w", e.w.Name(), err)
 			}
@@ -258,6 +266,42 @@ func readTokens(path string) ([]string, error) {
 		return nil, fmt.Errorf("--webhook-token-file %s: no tokens", path)
 	}
 	return out, nil
+}
+
+// countedSpooler counts what a source had committed to the spool.
+type countedSpooler struct {
+	collect.Spooler
+	counts *prometheus.CounterVec
+	source string
+}
+
+func (c countedSpooler) NewBatch() collect.Batch {
+	return &countedBatch{Batch: c.Spooler.NewBatch(), counts: c.counts, source: c.source}
+}
+
+type countedBatch struct {
+	collect.Batch
+	counts                             *prometheus.CounterVec
+	source                             string
+	observations, revisions, malformed int
+}
+
+func (b *countedBatch) Observe(o link.Observation) { b.observations++; b.Batch.Observe(o) }
+func (b *countedBatch) Revise(r link.Revision)     { b.revisions++; b.Batch.Revise(r) }
+func (b *countedBatch) Malformed(m collect.Malformed) {
+	b.malformed++
+	b.Batch.Malformed(m)
+}
+
+func (b *countedBatch) Commit() error {
+	if err := b.Batch.Commit(); err != nil {
+		return err
+	}
+	b.counts.WithLabelValues(b.source, "observation").Add(float64(b.observations))
+	b.counts.WithLabelValues(b.source, "revision").Add(float64(b.revisions))
+	b.counts.WithLabelValues(b.source, "malformed").Add(float64(b.malformed))
+	b.observations, b.revisions, b.malformed = 0, 0, 0
+	return nil
 }
 
 // serveMetrics serves /metrics, /healthz (the process answers) and /readyz (ready says so) on
