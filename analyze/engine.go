@@ -10,7 +10,6 @@ import (
 	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,41 +24,53 @@ import (
 type Options struct {
 	// CacheDir holds parts fetched from a remote store. Default: $XDG_CACHE_HOME/kairn/parts.
 	CacheDir string
-	// Progress, when set, reports fetching (done, total parts).
+	// Progress, when set, reports fetching in parts: (done, total) of the footers when the Engine
+	// opens, then of the parts a statement needs column chunks of, before it runs.
 	Progress func(done, total int)
+	// ProgressBytes, when set, reports the bytes of a statement's fetch as they arrive.
+	ProgressBytes func(done, total int64)
 	// Since and Until, when set, keep only the windows that overlap [Since, Until): partitions
 	// outside are pruned before anything is fetched.
 	Since, Until time.Time
 	// Clusters, when set, keeps only these clusters' partitions.
 	Clusters []string
-	// CacheBytes bounds the local cache of fetched parts (least recently used out first).
-	// 0 means the default (10 GiB).
+	// CacheBytes bounds the local cache of fetched parts (least recently used out first; files
+	// an Engine has open are never evicted). 0 means the default (10 GiB); < 0, no bound.
 	CacheBytes int64
+
+	fillHoles byte // tests: unfetched bytes of cached parts read as this instead of zeros
 }
 
 // Engine is an embedded DuckDB with the archive registered as the view `spans`.
 type Engine struct {
-	db    *sql.DB
-	parts int
-	tmp   string
+	db      *sql.DB
+	parts   int
+	tmp     string
+	remote  *remote // nil for a local archive: DuckDB reads the parts in place
+	opening bool
 }
 
 // Open registers the archive for querying: the view `spans` over the live parts of every
 // partition (merged parts, and parts not merged yet, never both copies), `object_windows` over
 // the object index, and `objects`, one row per object with its lifecycle across windows.
+//
+// Partitions outside opts.Clusters, Since and Until are pruned first, from their keys. A remote
+// archive is read through the sparse cache (sparse.go): Open fetches the footers; each statement
+// then fetches the column chunks it reads (columns.go) before it runs.
 func Open(ctx context.Context, store archive.Store, opts Options) (*Engine, error) {
-	e := &Engine{}
-	parts, index, err := archiveFiles(ctx, store)
+	e := &Engine{opening: true}
+	parts, index, err := archiveFiles(ctx, store, opts)
 	if err != nil {
 		return nil, err
 	}
 	spanFiles, err := e.localize(ctx, store, opts, append(parts, index...))
 	if err != nil {
+		e.Close()
 		return nil, err
 	}
 	indexFiles := spanFiles[len(parts):]
 	spanFiles = spanFiles[:len(parts)]
-	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
+	inner, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
 		// No network here: never try to fetch an extension; fail at once instead.
 		for _, s := range []string{
 			"SET autoinstall_known_extensions = false",
@@ -73,9 +84,10 @@ func Open(ctx context.Context, store archive.Store, opts Options) (*Engine, erro
 		return nil
 	})
 	if err != nil {
+		e.Close()
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	e.db = sql.OpenDB(connector)
+	e.db = sql.OpenDB(&connector{Connector: inner, e: e})
 	e.db.SetMaxOpenConns(1)
 	e.parts = len(spanFiles)
 	if len(spanFiles) == 0 {
@@ -101,7 +113,78 @@ func Open(ctx context.Context, store archive.Store, opts Options) (*Engine, erro
 			return nil, fmt.Errorf("register archive %s: %w", store, err)
 		}
 	}
+	e.opening = false
 	return e, nil
+}
+
+// connector hands out DuckDB connections that fetch what a statement reads before running it.
+type connector struct {
+	*duckdb.Connector
+	e *Engine
+}
+
+func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
+	dc, err := c.Connector.Connect(ctx)
+	if err != nil || c.e.remote == nil {
+		return dc, err
+	}
+	dconn, ok := dc.(*duckdb.Conn)
+	if !ok {
+		return dc, nil
+	}
+	return &conn{Conn: dconn, e: c.e}, nil
+}
+
+type conn struct {
+	*duckdb.Conn
+	e *Engine
+}
+
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := c.e.fetchFor(ctx, c.Conn, query, args); err != nil {
+		return nil, err
+	}
+	return c.Conn.QueryContext(ctx, query, args)
+}
+
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if err := c.e.fetchFor(ctx, c.Conn, query, args); err != nil {
+		return nil, err
+	}
+	return c.Conn.ExecContext(ctx, query, args)
+}
+
+// PrepareContext cannot know the arguments yet; a statement that cannot be planned without
+// them fetches every column.
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if err := c.e.fetchFor(ctx, c.Conn, query, nil); err != nil {
+		return nil, err
+	}
+	return c.Conn.PrepareContext(ctx, query)
+}
+
+func (c *conn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+// fetchFor fetches the column chunks query reads that the cache does not hold yet.
+func (e *Engine) fetchFor(ctx context.Context, c *duckdb.Conn, query string, args []driver.NamedValue) error {
+	if e.remote == nil || e.opening {
+		return nil
+	}
+	cols, all := neededColumns(ctx, c, query, args)
+	if all {
+		cols = nil
+	}
+	return e.remote.ensure(ctx, cols)
+}
+
+// Fetched reports what the Engine fetched from a remote store (zero for a local archive).
+func (e *Engine) Fetched() FetchStats {
+	if e.remote == nil {
+		return FetchStats{}
+	}
+	return e.remote.stats()
 }
 
 // objectsView stitches each object's windows into one lifecycle. previous_uid is the uid the
@@ -140,14 +223,12 @@ func (e *Engine) emptyFile(name string, encode func() ([]byte, error)) ([]string
 	return []string{p}, os.WriteFile(p, data, 0o644)
 }
 
-// archiveFiles lists the live span parts and the object index files.
-func archiveFiles(ctx context.Context, store archive.Store) (parts, index []archive.ObjectInfo, err error) {
+// archiveFiles lists the live span parts and the object index files of the partitions opts
+// selects.
+func archiveFiles(ctx context.Context, store archive.Store, opts Options) (parts, index []archive.ObjectInfo, err error) {
 	partitions, err := archive.ListPartitions(ctx, store)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list %s: %w", store, err)
-	}
-	for _, p := range partitions {
-		parts = append(parts, p.Live...)
 	}
 	objs, err := store.List(ctx, archive.IndexPrefix)
 	if err != nil {
@@ -158,6 +239,7 @@ func archiveFiles(ctx context.Context, store archive.Store) (parts, index []arch
 			index = append(index, o)
 		}
 	}
+	parts, index = prune(opts, partitions, index)
 	return parts, index, nil
 }
 
@@ -172,14 +254,17 @@ func (e *Engine) Close() error {
 	if e.db != nil {
 		err = e.db.Close()
 	}
+	if e.remote != nil {
+		e.remote.close()
+	}
 	if e.tmp != "" {
 		os.RemoveAll(e.tmp)
 	}
 	return err
 }
 
-// localize returns local paths for objects: in place for a local archive, else fetched into
-// the cache (by key and size, so an unchanged part is fetched once).
+// localize returns local paths for objects: in place for a local archive, else mirrors in the
+// sparse cache, with their footers fetched.
 func (e *Engine) localize(ctx context.Context, store archive.Store, opts Options, objs []archive.ObjectInfo) ([]string, error) {
 	if ld, ok := store.(archive.LocalDirer); ok {
 		out := make([]string, len(objs))
@@ -188,52 +273,23 @@ func (e *Engine) localize(ctx context.Context, store archive.Store, opts Options
 		}
 		return out, nil
 	}
-	dir := opts.CacheDir
-	if dir == "" {
+	root := opts.CacheDir
+	if root == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
 			base = os.TempDir()
 		}
-		dir = filepath.Join(base, "kairn", "parts")
+		root = filepath.Join(base, "kairn", "parts")
 	}
 	sum := sha256.Sum256([]byte(store.String()))
-	dir = filepath.Join(dir, hex.EncodeToString(sum[:8]))
-	out := make([]string, 0, len(objs))
-	for i, p := range objs {
-		local := filepath.Join(dir, filepath.FromSlash(p.Key))
-		if fi, err := os.Stat(local); err != nil || fi.Size() != p.Size {
-			if err := fetch(ctx, store, p.Key, local); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, local)
-		if opts.Progress != nil {
-			opts.Progress(i+1, len(objs))
-		}
+	r := &remote{
+		store: store, root: root, dir: filepath.Join(root, hex.EncodeToString(sum[:8])),
+		limit: opts.CacheBytes, progress: opts.Progress, progressBytes: opts.ProgressBytes, fillHoles: opts.fillHoles,
 	}
-	return out, nil
-}
-
-func fetch(ctx context.Context, store archive.Store, key, local string) error {
-	rc, err := store.Get(ctx, key)
-	if err != nil {
-		return fmt.Errorf("fetch %s: %w", key, err)
+	if r.limit == 0 {
+		r.limit = DefaultCacheBytes
 	}
-	defer rc.Close()
-	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(local), ".fetch-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, rc); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fetch %s: %w", key, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), local)
+	r.rr, _ = store.(archive.RangeReader)
+	e.remote = r
+	return r.openAll(ctx, objs)
 }
