@@ -8,7 +8,7 @@ ARCHIVE    ?= ./kairn-data
 RECORDING  := testdata/recording
 DEMO_WATCH := $(wildcard $(RECORDING)/watch-*.json.gz)
 
-.PHONY: build test demo bench e2e fmt lint minio fuzz clean proto jaeger
+.PHONY: build test demo bench e2e fmt lint minio fuzz clean proto jaeger helm
 
 build:
 	go build -o $(BIN) ./cmd/kairn
@@ -38,9 +38,9 @@ fuzz:
 
 # Live tests against a real control plane (deploy/dev/cluster.sh: etcd, kube-apiserver,
 # controller-manager, scheduler, kwok; built once into ~/.cache/kairn, ~10 min cold).
-e2e: build jaeger
+e2e: build jaeger helm
 	deploy/dev/cluster.sh up
-	eval "$$(deploy/dev/cluster.sh env)" && KAIRN_JAEGER_BIN="$$(hack/jaeger.sh path)" KAIRN_E2E=1 go test -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
+	eval "$$(deploy/dev/cluster.sh env)" && KAIRN_JAEGER_BIN="$$(hack/jaeger.sh path)" KAIRN_HELM_BIN="$$(hack/helm.sh path)" KAIRN_E2E=1 go test -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ./deploy/helm/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
 
 # Regenerate the Jaeger remote storage v2 stubs (serve/internal/storagev2; needs protoc).
 proto:
@@ -49,6 +49,10 @@ proto:
 # Build (once) the Jaeger v2 binary the serve e2e test puts in front of `kairn serve`.
 jaeger:
 	@hack/jaeger.sh path >/dev/null
+
+# Build (once) the Helm CLI the chart e2e test renders deploy/helm/kairn with.
+helm:
+	@hack/helm.sh path >/dev/null
 
 fmt:
 	gofmt -l -w .
