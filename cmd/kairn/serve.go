@@ -5,11 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	"github.com/kairn-dev/kairn/archive"
 	"github.com/kairn-dev/kairn/link"
@@ -24,6 +32,7 @@ type serveConfig struct {
 	Window    time.Duration
 	SpanLimit int
 	Timeout   time.Duration
+	Metrics   string
 }
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -35,6 +44,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Window, "window", link.DefaultWindow, "window length the archive was written with")
 	fs.IntVar(&cfg.SpanLimit, "span-limit", 10_000, "most spans in one trace; above it the deepest levels are collapsed into summary spans (-1: no limit)")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "longest time one request may take")
+	fs.StringVar(&cfg.Metrics, "metrics-addr", "127.0.0.1:9467", "/metrics, /healthz and /readyz; empty: off")
+	logs := addLogFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -47,15 +58,98 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	case cfg.Window < time.Minute:
 		return usageErr("--window %s is shorter than 1m", cfg.Window)
 	}
+	log, err := logs.logger(stderr)
+	if err != nil {
+		return err
+	}
 	store, err := archive.OpenStore(ctx, cfg.Archive)
 	if err != nil {
 		return err
 	}
-	return serveArchive(ctx, store, cfg, stderr)
+	return serveArchive(ctx, store, cfg, log)
+}
+
+// requestMetrics are the query server's request metrics, for both APIs.
+type requestMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newRequestMetrics(reg prometheus.Registerer) requestMetrics {
+	m := requestMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kairn_serve_requests_total",
+			Help: "Query server requests by API (grpc, http), method and result code."}, []string{"api", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kairn_serve_request_duration_seconds",
+			Help: "Query server request latency by API and method.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"api", "method"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+func (m requestMetrics) observe(api, method, code string, start time.Time) {
+	m.requests.WithLabelValues(api, method, code).Inc()
+	m.duration.WithLabelValues(api, method).Observe(time.Since(start).Seconds())
+}
+
+func (m requestMetrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	m.observe("grpc", path.Base(info.FullMethod), status.Code(err).String(), start)
+	return resp, err
+}
+
+func (m requestMetrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	start := time.Now()
+	err := handler(srv, ss)
+	m.observe("grpc", path.Base(info.FullMethod), status.Code(err).String(), start)
+	return err
+}
+
+// httpRoute names a request by its API route, not its path, so trace ids do not become labels.
+func httpRoute(p string) string {
+	switch {
+	case strings.HasPrefix(p, "/api/traces/"):
+		return "/api/traces/{id}"
+	case strings.HasPrefix(p, "/api/services/"):
+		return "/api/services/{service}/operations"
+	case p == "/api/traces" || p == "/api/services":
+		return p
+	}
+	return "other"
+}
+
+func (m requestMetrics) http(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		m.observe("http", httpRoute(r.URL.Path), strconv.Itoa(rec.code), start)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
 }
 
 // serveArchive runs the query server until ctx ends.
-func serveArchive(ctx context.Context, store archive.Store, cfg serveConfig, stderr io.Writer) error {
+func serveArchive(ctx context.Context, store archive.Store, cfg serveConfig, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := newRequestMetrics(reg)
+	var ready atomic.Bool
+	if cfg.Metrics != "" {
+		stop, err := serveMetrics(cfg.Metrics, reg, &ready)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	srv := serve.New(store, serve.Config{
 		Reader:    serve.ReaderConfig{Window: cfg.Window},
 		SpanLimit: cfg.SpanLimit,
@@ -68,9 +162,9 @@ func serveArchive(ctx context.Context, store archive.Store, cfg serveConfig, std
 		if err != nil {
 			return fmt.Errorf("--grpc-addr: %w", err)
 		}
-		g := grpc.NewServer(grpc.MaxSendMsgSize(64 << 20))
+		g := grpc.NewServer(grpc.MaxSendMsgSize(64<<20), grpc.UnaryInterceptor(metrics.unary), grpc.StreamInterceptor(metrics.stream))
 		srv.RegisterGRPC(g)
-		fmt.Fprintf(stderr, "kairn serve: Jaeger remote storage v2 (gRPC) on %s, archive %s\n", lis.Addr(), store)
+		log.Info("serving Jaeger remote storage v2 (gRPC)", "addr", lis.Addr().String(), "archive", store.String())
 		go func() { errc <- g.Serve(lis) }()
 		stops = append(stops, g.GracefulStop)
 	}
@@ -82,8 +176,8 @@ func serveArchive(ctx context.Context, store archive.Store, cfg serveConfig, std
 			}
 			return fmt.Errorf("--http-addr: %w", err)
 		}
-		h := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		fmt.Fprintf(stderr, "kairn serve: Jaeger HTTP API on http://%s/api/, archive %s\n", lis.Addr(), store)
+		h := &http.Server{Handler: metrics.http(srv.Handler()), ReadHeaderTimeout: 10 * time.Second}
+		log.Info("serving the Jaeger HTTP API", "url", "http://"+lis.Addr().String()+"/api/", "archive", store.String())
 		go func() {
 			if err := h.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
@@ -95,11 +189,13 @@ func serveArchive(ctx context.Context, store archive.Store, cfg serveConfig, std
 			_ = h.Shutdown(sctx)
 		})
 	}
+	ready.Store(true)
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	ready.Store(false)
 	for _, stop := range stops {
 		stop()
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -268,20 +267,11 @@ func recordingArchive(t *testing.T) string {
 	return dir
 }
 
-func serveFreeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startServe runs `kairn serve` in-process on free ports until the test ends.
-func startServe(t *testing.T, archiveDir string, extra ...string) (grpcAddr, httpAddr string) {
+func startServe(t *testing.T, archiveDir string, extra ...string) (grpcAddr, httpAddr, metricsAddr string) {
 	t.Helper()
-	grpcAddr, httpAddr = serveFreeAddr(t), serveFreeAddr(t)
+	grpcAddr, httpAddr, metricsAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+	extra = append([]string{"--metrics-addr", metricsAddr}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	var stderr syncWriter
@@ -295,7 +285,7 @@ func startServe(t *testing.T, archiveDir string, extra ...string) (grpcAddr, htt
 		}
 	})
 	waitHTTP(t, "http://"+httpAddr+"/api/services", done)
-	return grpcAddr, httpAddr
+	return grpcAddr, httpAddr, metricsAddr
 }
 
 func waitHTTP(t *testing.T, u string, exited <-chan int) {
@@ -347,7 +337,7 @@ func searchURL(base, service string) string {
 func TestServeRecordingTree(t *testing.T) {
 	tr := shopWebTruth(t)
 	dir := recordingArchive(t)
-	_, httpAddr := startServe(t, dir)
+	_, httpAddr, metricsAddr := startServe(t, dir)
 	base := "http://" + httpAddr
 
 	id, spans, _ := uiSpans(t, httpGet(t, searchURL(base, "tree"), 200))
@@ -390,6 +380,23 @@ func TestServeRecordingTree(t *testing.T) {
 	}
 	// Unknown trace of a valid shape: 404.
 	httpGet(t, base+"/api/traces/6b03"+strings.Repeat("1", 14)+id[18:], 404)
+
+	// Every request above is in the metrics, by route and code, never by trace id.
+	metrics := string(httpGet(t, "http://"+metricsAddr+"/metrics", 200))
+	for _, want := range []string{
+		`kairn_serve_requests_total{api="http",code="200",method="/api/traces/{id}"} 2`,
+		`kairn_serve_requests_total{api="http",code="400",method="/api/traces/{id}"} 2`,
+		`kairn_serve_requests_total{api="http",code="404",method="/api/traces/{id}"} 1`,
+		`kairn_serve_request_duration_seconds_count{api="http",method="/api/traces"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(metrics, id) {
+		t.Error("a trace id became a metric label")
+	}
+	httpGet(t, "http://"+metricsAddr+"/readyz", 200)
 }
 
 // TestJaegerE2E puts a real Jaeger v2 (built by hack/jaeger.sh) in front of `kairn serve` via the
@@ -408,9 +415,9 @@ func TestJaegerE2E(t *testing.T) {
 	}
 	tr := shopWebTruth(t)
 	dir := recordingArchive(t)
-	grpcAddr, kairnHTTP := startServe(t, dir)
+	grpcAddr, kairnHTTP, _ := startServe(t, dir)
 
-	jaegerHTTP, jaegerGRPC := serveFreeAddr(t), serveFreeAddr(t)
+	jaegerHTTP, jaegerGRPC := freeAddr(t), freeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "jaeger.yaml")
 	if err := os.WriteFile(cfg, []byte(jaegerConfig(jaegerHTTP, jaegerGRPC, grpcAddr)), 0o644); err != nil {
 		t.Fatal(err)
