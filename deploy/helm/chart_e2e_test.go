@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,11 +217,7 @@ func (e *env) collectAsServiceAccount(t *testing.T, ns, sa, kubeconfig string) {
 	kcPath := filepath.Join(dir, "kubeconfig")
 	os.WriteFile(kcPath, []byte(kc), 0o600)
 
-	bin := filepath.Join(dir, "kairn")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/kairn")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build kairn: %v\n%s", err, out)
-	}
+	bin := kairnBin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	logPath := filepath.Join(dir, "collect.log")
@@ -386,6 +383,40 @@ func writeJobsValues(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return f
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// kairnBin builds ./cmd/kairn once per test binary.
+func kairnBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kairn-helm-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "kairn")
+		if out, err := exec.Command("go", "build", "-o", builtBin, "../../cmd/kairn").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build kairn: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
 }
 
 type env struct {
