@@ -19,9 +19,10 @@ import (
 // is what gets fetched. A statement that cannot be explained is classified by its first keyword:
 // ones that read no data (SET, CREATE VIEW, …) fetch nothing, anything else fetches every column.
 
-// neededColumns returns the top-level columns the statement's Parquet scans read; all is true
-// when that cannot be known (then every column is needed).
-func neededColumns(ctx context.Context, c *duckdb.Conn, query string, args []driver.NamedValue) (cols map[string]bool, all bool) {
+// neededColumns returns, for each Parquet scan of the statement, the top-level columns it reads
+// (projected, or named in its filters: those may also hold function names and keywords, which
+// match no column); all is true when that cannot be known (then every column is needed).
+func neededColumns(ctx context.Context, c *duckdb.Conn, query string, args []driver.NamedValue) (scans []map[string]bool, all bool) {
 	if multipleStatements(query) {
 		// EXPLAIN would apply to the first statement and run the others.
 		return nil, true
@@ -29,12 +30,11 @@ func neededColumns(ctx context.Context, c *duckdb.Conn, query string, args []dri
 	rows, err := c.QueryContext(ctx, "EXPLAIN (FORMAT json) "+query, args)
 	if err != nil {
 		if readsNothing(query) {
-			return map[string]bool{}, false
+			return nil, false
 		}
 		return nil, true
 	}
 	defer rows.Close()
-	cols = map[string]bool{}
 	dest := make([]driver.Value, len(rows.Columns()))
 	for {
 		if err := rows.Next(dest); err != nil {
@@ -52,12 +52,12 @@ func neededColumns(ctx context.Context, c *duckdb.Conn, query string, args []dri
 			return nil, true
 		}
 		for i := range nodes {
-			if !nodes[i].columns(cols) {
+			if !nodes[i].scans(&scans) {
 				return nil, true
 			}
 		}
 	}
-	return cols, false
+	return scans, false
 }
 
 type planNode struct {
@@ -71,8 +71,8 @@ var (
 	identifier = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
 )
 
-// columns adds the columns of every Parquet scan under n; false when a scan does not say.
-func (n *planNode) columns(cols map[string]bool) bool {
+// scans adds the columns of every Parquet scan under n; false when a scan does not say.
+func (n *planNode) scans(out *[]map[string]bool) bool {
 	fn := ""
 	if raw, ok := n.ExtraInfo["Function"]; ok {
 		json.Unmarshal(raw, &fn)
@@ -82,6 +82,8 @@ func (n *planNode) columns(cols map[string]bool) bool {
 		if !ok {
 			return false
 		}
+		cols := map[string]bool{}
+		*out = append(*out, cols)
 		for _, p := range proj {
 			name, _, _ := strings.Cut(strings.Trim(p, `"`), ".")
 			cols[name] = true
@@ -89,12 +91,12 @@ func (n *planNode) columns(cols map[string]bool) bool {
 		filters, _ := stringsOf(n.ExtraInfo["Filters"])
 		for _, f := range filters {
 			for _, id := range identifier.FindAllString(quoted.ReplaceAllString(f, ""), -1) {
-				cols[id] = true // over-reads harmlessly: function names and keywords match no column
+				cols[id] = true
 			}
 		}
 	}
 	for i := range n.Children {
-		if !n.Children[i].columns(cols) {
+		if !n.Children[i].scans(out) {
 			return false
 		}
 	}

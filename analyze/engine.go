@@ -63,7 +63,7 @@ func Open(ctx context.Context, store archive.Store, opts Options) (*Engine, erro
 	if err != nil {
 		return nil, err
 	}
-	spanFiles, err := e.localize(ctx, store, opts, append(parts, index...))
+	spanFiles, err := e.localize(ctx, store, opts, append(parts, index...), len(parts))
 	if err != nil {
 		e.Close()
 		return nil, err
@@ -172,11 +172,8 @@ func (e *Engine) fetchFor(ctx context.Context, c *duckdb.Conn, query string, arg
 	if e.remote == nil || e.opening {
 		return nil
 	}
-	cols, all := neededColumns(ctx, c, query, args)
-	if all {
-		cols = nil
-	}
-	return e.remote.ensure(ctx, cols)
+	scans, all := neededColumns(ctx, c, query, args)
+	return e.remote.ensure(ctx, scans, all)
 }
 
 // Fetched reports what the Engine fetched from a remote store (zero for a local archive).
@@ -265,7 +262,7 @@ func (e *Engine) Close() error {
 
 // localize returns local paths for objects: in place for a local archive, else mirrors in the
 // sparse cache, with their footers fetched.
-func (e *Engine) localize(ctx context.Context, store archive.Store, opts Options, objs []archive.ObjectInfo) ([]string, error) {
+func (e *Engine) localize(ctx context.Context, store archive.Store, opts Options, objs []archive.ObjectInfo, nparts int) ([]string, error) {
 	if ld, ok := store.(archive.LocalDirer); ok {
 		out := make([]string, len(objs))
 		for i, p := range objs {
@@ -291,5 +288,10 @@ func (e *Engine) localize(ctx context.Context, store archive.Store, opts Options
 	}
 	r.rr, _ = store.(archive.RangeReader)
 	e.remote = r
-	return r.openAll(ctx, objs)
+	return r.openAll(ctx, objs, func(i int) int {
+		if i < nparts {
+			return 0 // spans
+		}
+		return 1 // object_windows
+	})
 }

@@ -64,6 +64,7 @@ type chunk struct {
 }
 
 type sparseFile struct {
+	view   int // which view reads it (0 spans, 1 object_windows)
 	key    string
 	size   int64
 	path   string
@@ -109,8 +110,9 @@ func (r *remote) cachePath(o archive.ObjectInfo) string {
 	return strings.TrimSuffix(p, ext) + "." + strconv.FormatInt(o.Size, 10) + ext
 }
 
-// openAll opens (creating where needed) the mirrors of objs and fetches their footers.
-func (r *remote) openAll(ctx context.Context, objs []archive.ObjectInfo) ([]string, error) {
+// openAll opens (creating where needed) the mirrors of objs and fetches their footers. view[i]
+// names the view object i is read by.
+func (r *remote) openAll(ctx context.Context, objs []archive.ObjectInfo, view func(i int) int) ([]string, error) {
 	r.files = make([]*sparseFile, len(objs))
 	for _, o := range objs {
 		r.fileBytes += o.Size
@@ -124,6 +126,7 @@ func (r *remote) openAll(ctx context.Context, objs []archive.ObjectInfo) ([]stri
 		}
 		mu.Lock()
 		defer mu.Unlock()
+		sf.view = view(i)
 		r.files[i] = sf
 		done++
 		if r.progress != nil {
@@ -364,10 +367,44 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// ensure fetches, for every file, the column chunks of cols (nil: the whole file).
-func (r *remote) ensure(ctx context.Context, cols map[string]bool) error {
+// ensure fetches the column chunks the scans read (all: every file whole). A scan reads a file
+// when the file's view has every column the scan names (the plan does not say which files a
+// scan reads; a scan of spans names span columns, one of object_windows index columns, and one
+// naming only columns both have is taken to read both).
+func (r *remote) ensure(ctx context.Context, scans []map[string]bool, all bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var cols map[int]map[string]bool // per view
+	if !all {
+		viewCols := map[int]map[string]bool{}
+		known := map[string]bool{}
+		for _, sf := range r.files {
+			if viewCols[sf.view] == nil {
+				viewCols[sf.view] = map[string]bool{}
+			}
+			for _, c := range sf.chunks {
+				viewCols[sf.view][c.col] = true
+				known[c.col] = true
+			}
+		}
+		cols = map[int]map[string]bool{}
+		for v, vc := range viewCols {
+			cols[v] = map[string]bool{}
+			for _, scan := range scans {
+				reads := true
+				for c := range scan {
+					if known[c] && !vc[c] {
+						reads = false
+					}
+				}
+				if reads {
+					for c := range scan {
+						cols[v][c] = true
+					}
+				}
+			}
+		}
+	}
 	type task struct {
 		sf   *sparseFile
 		want []byteRange
@@ -376,11 +413,11 @@ func (r *remote) ensure(ctx context.Context, cols map[string]bool) error {
 	var total int64
 	for _, sf := range r.files {
 		var want []byteRange
-		if cols == nil {
+		if all {
 			want = []byteRange{{0, sf.size}}
 		} else {
 			for _, c := range sf.chunks {
-				if cols[c.col] {
+				if cols[sf.view][c.col] {
 					want = append(want, c.byteRange)
 				}
 			}
