@@ -54,24 +54,58 @@ func (q Query) hasParam(name string) bool {
 	return false
 }
 
-// Get returns the named query.
+// Get returns the named query, its fragments included.
 func Get(name string) (Query, error) {
 	b, err := files.ReadFile(name + ".sql")
-	if err != nil {
+	if err != nil || strings.HasPrefix(name, fragmentPrefix) {
 		return Query{}, fmt.Errorf("no query named %q (have: %s)", name, strings.Join(Names(), ", "))
 	}
-	return parse(name, string(b)), nil
+	text, err := include(string(b))
+	if err != nil {
+		return Query{}, fmt.Errorf("query %s: %w", name, err)
+	}
+	return parse(name, text), nil
 }
 
-// Names lists the library's queries.
+// Names lists the library's queries (not its fragments).
 func Names() []string {
 	entries, _ := files.ReadDir(".")
 	var out []string
 	for _, e := range entries {
-		out = append(out, strings.TrimSuffix(e.Name(), ".sql"))
+		if !strings.HasPrefix(e.Name(), fragmentPrefix) {
+			out = append(out, strings.TrimSuffix(e.Name(), ".sql"))
+		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Fragments are SQL shared by several queries (CTEs), in files named _NAME.sql. A query line
+// "-- @include NAME" is replaced by the fragment without its comment header, so the text a
+// user sees (kairn report --show) is plain SQL that runs anywhere.
+const (
+	fragmentPrefix   = "_"
+	includeDirective = "-- @include "
+)
+
+func include(text string) (string, error) {
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		name, ok := strings.CutPrefix(strings.TrimSpace(line), includeDirective)
+		if !ok {
+			continue
+		}
+		b, err := files.ReadFile(fragmentPrefix + strings.TrimSpace(name) + ".sql")
+		if err != nil {
+			return "", fmt.Errorf("@include %s: no fragment %s%s.sql", name, fragmentPrefix, name)
+		}
+		body := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		for len(body) > 0 && strings.HasPrefix(body[0], "--") {
+			body = body[1:]
+		}
+		lines[i] = strings.Join(body, "\n")
+	}
+	return strings.Join(lines, "\n"), nil
 }
 
 func parse(name, text string) Query {

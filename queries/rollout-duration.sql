@@ -21,15 +21,9 @@
 -- its last value; a field that was removed counts as 0). A field never seen to change since the
 -- object was first seen counts as 0: for an object created before collection started, a rollout
 -- can only be seen to complete once the fields above have each changed at least once.
-WITH rollouts AS (
-    SELECT cluster, namespace, object_kind AS kind, name, uid, start_time AS upgrade_at,
-           lead(start_time) OVER (PARTITION BY cluster, uid ORDER BY start_time) AS next_upgrade_at
-    FROM spans
-    WHERE kind = 'change'
-      AND resource IN ('deployments', 'statefulsets', 'daemonsets') AND coalesce(api_group, '') = 'apps'
-      AND verb NOT IN ('create', 'observe', 'delete', 'delete-requested')
-      AND len(list_filter(changes, c -> starts_with(c.path, 'spec.template'))) > 0
-),
+WITH
+-- @include rollouts
+,
 -- Every revision of the workloads, with the fields it set: path → JSON-decoded new value ('0' when removed).
 revisions AS (
     SELECT cluster, uid, start_time AS rev_at, TRY_CAST(resource_version AS UBIGINT) AS rv,
