@@ -7,8 +7,8 @@
 # C++, linked through cgo from the prebuilt libraries of duckdb-go-bindings). The binary is
 # therefore dynamically linked against glibc, libstdc++, libgcc_s and libm (`ldd bin/kairn`).
 # Linking glibc statically is unsupported for getaddrinfo/NSS and fragile with libstdc++, so the
-# runtime is gcr.io/distroless/cc-debian12: glibc + libgcc + libstdc++ and nothing else (no shell,
-# no package manager). The builder is Debian 12 (bookworm) too, so the glibc the binary is linked
+# runtime is gcr.io/distroless/cc-debian12: glibc + libgcc + libstdc++ + CA certificates (for S3
+# over TLS) and nothing else (no shell, no package manager). The builder is Debian 12 (bookworm) too, so the glibc the binary is linked
 # against is the one it runs with. DuckDB extensions are never installed or loaded at run time
 # (autoinstall/autoload are off), so the image needs no network access to an extension repository.
 #

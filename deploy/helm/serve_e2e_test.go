@@ -38,7 +38,7 @@ func TestHelmServePodE2E(t *testing.T) {
 		"--set", "cluster.name=dev", "--set", "archive.url=s3://kairn/archive")
 	var config string
 	var serveArgs []string
-	var jaegerArgs []string
+	var jaegerArgs, jaegerEnv []string
 	for _, d := range splitDocs(t, out) {
 		switch d.Kind {
 		case "ConfigMap":
@@ -52,6 +52,10 @@ func TestHelmServePodE2E(t *testing.T) {
 								Name  string   `json:"name"`
 								Image string   `json:"image"`
 								Args  []string `json:"args"`
+								Env   []struct {
+									Name  string `json:"name"`
+									Value string `json:"value"`
+								} `json:"env"`
 							} `json:"containers"`
 						} `json:"spec"`
 					} `json:"template"`
@@ -66,6 +70,9 @@ func TestHelmServePodE2E(t *testing.T) {
 					serveArgs = c.Args
 				case "jaeger":
 					jaegerArgs = c.Args
+					for _, v := range c.Env {
+						jaegerEnv = append(jaegerEnv, v.Name+"="+v.Value)
+					}
 					if !strings.HasPrefix(c.Image, "jaegertracing/jaeger:2.") {
 						t.Errorf("jaeger image %q: want the official jaegertracing/jaeger v2", c.Image)
 					}
@@ -112,13 +119,14 @@ func TestHelmServePodE2E(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := func(name string, path string, args ...string) *os.File {
+	start := func(name string, env []string, path string, args ...string) *os.File {
 		logf, err := os.Create(filepath.Join(dir, name+".log"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.CommandContext(ctx, path, args...)
 		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.Env = append(os.Environ(), env...)
 		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 		cmd.WaitDelay = 10 * time.Second
 		if err := cmd.Start(); err != nil {
@@ -127,8 +135,8 @@ func TestHelmServePodE2E(t *testing.T) {
 		t.Cleanup(func() { cancel(); cmd.Wait(); logf.Close() })
 		return logf
 	}
-	serveLog := start("serve", bin, serveArgs...)
-	jaegerLog := start("jaeger", jaegerBin, "--config="+cfgPath)
+	serveLog := start("serve", nil, bin, serveArgs...)
+	jaegerLog := start("jaeger", jaegerEnv, jaegerBin, "--config="+cfgPath)
 	logs := func() string {
 		a, _ := os.ReadFile(serveLog.Name())
 		b, _ := os.ReadFile(jaegerLog.Name())
