@@ -28,8 +28,12 @@ demo: build
 		--audit $(RECORDING)/audit.log.gz $(addprefix --watch ,$(DEMO_WATCH)) && \
 	  $(BIN) report rollout-first-pull --archive $(ARCHIVE) )
 
-bench:
+# rollout-first-pull over a synthetic archive of 10 M spans (generated once into ~/.cache/kairn/bench),
+# against a full scan of the same files, then read from MinIO: docs/performance.md.
+bench: minio
 	go test -run '^$$' -bench . -benchmem -benchtime 2s -cpu 1 ./cmd/kairn/ ./link/ ./collect/
+	KAIRN_MINIO_BIN="$$(hack/minio.sh path)" KAIRN_BENCH_SPANS=$${KAIRN_BENCH_SPANS:-10000000} \
+		go test -count=1 -run '^TestBenchRolloutFirstPull$$' -v -timeout 60m ./analyze/
 	KAIRN_MINIO_BIN="$$(hack/minio.sh path)" go test -run '^$$' -bench BenchmarkTrace48Windows -benchtime 30x ./serve/
 
 fuzz:
