@@ -466,6 +466,10 @@ func (e *env) helm(t *testing.T, args ...string) string {
 	return stdout.String()
 }
 
+func (e *env) helmNoFail(args ...string) {
+	exec.Command(e.helmBin, args...).Run()
+}
+
 func (e *env) kubectl(t *testing.T, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
