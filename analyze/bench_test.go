@@ -95,7 +95,7 @@ func TestBenchRolloutFirstPull(t *testing.T) {
 	t.Logf("MinIO: uploaded in %s", time.Since(start).Round(time.Millisecond))
 	var last int
 	start = time.Now()
-	re, err := Open(ctx, s3, Options{CacheDir: t.TempDir(), Progress: func(done, total int) {
+	re, err := Open(ctx, s3, Options{CacheDir: t.TempDir(), wholeBelow: -1, Progress: func(done, total int) {
 		if q := done * 4 / total; q != last && total >= 100 {
 			last = q
 			t.Logf("  fetching: %d/%d parts", done, total)

@@ -38,7 +38,8 @@ type Options struct {
 	// an Engine has open are never evicted). 0 means the default (10 GiB); < 0, no bound.
 	CacheBytes int64
 
-	fillHoles byte // tests: unfetched bytes of cached parts read as this instead of zeros
+	fillHoles  byte  // tests: unfetched bytes of cached parts read as this instead of zeros
+	wholeBelow int64 // tests: parts up to this size are fetched whole (0: 256 KiB, < 0: none)
 }
 
 // Engine is an embedded DuckDB with the archive registered as the view `spans`.
@@ -285,6 +286,12 @@ func (e *Engine) localize(ctx context.Context, store archive.Store, opts Options
 	}
 	if r.limit == 0 {
 		r.limit = DefaultCacheBytes
+	}
+	switch r.wholeBelow = opts.wholeBelow; {
+	case r.wholeBelow == 0:
+		r.wholeBelow = wholeBelow
+	case r.wholeBelow < 0:
+		r.wholeBelow = 0
 	}
 	r.rr, _ = store.(archive.RangeReader)
 	e.remote = r

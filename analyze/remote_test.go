@@ -72,7 +72,7 @@ func TestRemoteMatchesLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer le.Close()
-	re, err := Open(ctx, s3, Options{CacheDir: t.TempDir(), fillHoles: 0xFF})
+	re, err := Open(ctx, s3, Options{CacheDir: t.TempDir(), fillHoles: 0xFF, wholeBelow: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestCacheEviction(t *testing.T) {
 	want := render(t, le, full)
 	le.Close()
 
-	a, err := Open(ctx, s3, Options{CacheDir: cache, CacheBytes: 1, Clusters: []string{"prod-1"}})
+	a, err := Open(ctx, s3, Options{CacheDir: cache, CacheBytes: 1, Clusters: []string{"prod-1"}, wholeBelow: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,9 @@ const (
 	tailGuess    = 16 << 10 // first read of a footer
 	mergeGap     = 16 << 10 // ranges closer than this are fetched in one request
 	fetchWorkers = 8
+	// wholeBelow: parts this small are fetched whole at open, in one GET: cheaper than the two
+	// or more requests of footer and chunks (on S3 a request costs more than 256 KiB of transfer).
+	wholeBelow = 256 << 10
 )
 
 // DefaultCacheBytes bounds the cache when Options.CacheBytes is 0.
@@ -81,7 +84,8 @@ type remote struct {
 	limit         int64
 	progress      func(done, total int)
 	progressBytes func(done, total int64)
-	fillHoles     byte // tests: fill unfetched bytes with this instead of leaving holes
+	fillHoles     byte  // tests: fill unfetched bytes with this instead of leaving holes
+	wholeBelow    int64 // parts up to this size are fetched whole
 
 	mu        sync.Mutex // one fetch at a time
 	files     []*sparseFile
@@ -102,10 +106,24 @@ func (r *remote) close() {
 	}
 }
 
-// cachePath names the local mirror of an object; the size is part of the name, so an object
-// rewritten under the same key with another size never meets the old ranges.
+// cachePath names the local mirror of an object: its key under the cache folder. A mirror of
+// another size is stale (the object was rewritten): it is removed when nobody uses it, else the
+// mirror goes beside it with the size in its name, so it never meets the old ranges.
 func (r *remote) cachePath(o archive.ObjectInfo) string {
 	p := filepath.Join(r.dir, filepath.FromSlash(o.Key))
+	fi, err := os.Stat(p)
+	if err != nil || fi.Size() == o.Size {
+		return p
+	}
+	if f, err := os.OpenFile(p, os.O_RDWR, 0); err == nil {
+		if tryLockExclusive(f) {
+			os.Remove(p + rangesSuffix)
+			os.Remove(p)
+			f.Close()
+			return p
+		}
+		f.Close()
+	}
 	ext := filepath.Ext(p)
 	return strings.TrimSuffix(p, ext) + "." + strconv.FormatInt(o.Size, 10) + ext
 }
@@ -171,6 +189,12 @@ func (r *remote) open(ctx context.Context, o archive.ObjectInfo) (*sparseFile, e
 		now := time.Now()
 		if err := os.Chtimes(path+rangesSuffix, now, now); err != nil { // recency, for eviction
 			if err := appendRanges(path+rangesSuffix, nil); err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+		if sf.size <= r.wholeBelow {
+			if err := sf.fetch(ctx, r, []byteRange{{0, sf.size}}, nil); err != nil {
 				f.Close()
 				return nil, err
 			}
