@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,8 +57,7 @@ func TestHelmChartE2E(t *testing.T) {
 	applied := 0
 	for _, vs := range valuesSets {
 		t.Run(vs.name, func(t *testing.T) {
-			ns := "kairn-e2e-" + vs.name
-			env.createNamespace(t, ns)
+			ns := env.createNamespace(t, "kairn-e2e-"+vs.name)
 			args := []string{"template", "e2e-" + vs.name, chartDir, "--namespace", ns, "--kube-version", env.kubeVersion}
 			for _, a := range vs.args {
 				args = append(args, strings.ReplaceAll(a, "$JOBS", jobs))
@@ -98,10 +98,8 @@ func TestHelmChartE2E(t *testing.T) {
 // kubeconfig: no request may be forbidden, and it must win the Lease.
 func TestHelmRBACE2E(t *testing.T) {
 	env := requireEnv(t)
-	ns := "kairn-e2e-rbac"
-	other := "kairn-e2e-rbac-other"
-	env.createNamespace(t, ns)
-	env.createNamespace(t, other)
+	ns := env.createNamespace(t, "kairn-e2e-rbac")
+	other := env.createNamespace(t, "kairn-e2e-rbac-other")
 	out := env.helm(t, "template", "e2e-rbac", chartDir, "--namespace", ns, "--kube-version", env.kubeVersion,
 		"--set", "cluster.name=dev", "--set", "archive.url=s3://kairn/archive")
 	var rbac []manifest
@@ -502,12 +500,14 @@ func (e *env) canI(t *testing.T, args ...string) bool {
 // createNamespace creates ns for real, enforcing the restricted Pod Security Standard (and
 // warning on it, so workloads that would break it show up in the dry run), and deletes it at
 // the end of the test.
-func (e *env) createNamespace(t *testing.T, ns string) {
+// The name gets a random suffix: a namespace of an earlier run may still be terminating.
+func (e *env) createNamespace(t *testing.T, base string) string {
 	t.Helper()
-	e.kubectlNoFail("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=60s")
+	ns := fmt.Sprintf("%s-%04x", base, rand.Uint32()&0xffff)
 	e.kubectl(t, "create", "namespace", ns)
 	e.kubectl(t, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/warn=restricted")
 	t.Cleanup(func() { e.kubectlNoFail("delete", "namespace", ns, "--wait=false") })
+	return ns
 }
 
 // dryRun sends every manifest to the apiserver with --dry-run=server (validation, defaulting,

@@ -12,8 +12,7 @@ import (
 // then uninstalls it.
 func TestHelmInstallUpgradeE2E(t *testing.T) {
 	e := requireEnv(t)
-	ns := "kairn-e2e-install"
-	e.createNamespace(t, ns)
+	ns := e.createNamespace(t, "kairn-e2e-install")
 	base := []string{"--namespace", ns, "--set", "cluster.name=dev",
 		"--set", "archive.url=s3://kairn/archive", "--set", "s3.create=true",
 		"--set", "s3.accessKeyId=dev", "--set", "s3.secretAccessKey=dev-secret"}
