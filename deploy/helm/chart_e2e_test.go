@@ -7,6 +7,7 @@ package helm
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -103,15 +104,11 @@ func TestHelmRBACE2E(t *testing.T) {
 	out := env.helm(t, "template", "e2e-rbac", chartDir, "--namespace", ns, "--kube-version", env.kubeVersion,
 		"--set", "cluster.name=dev", "--set", "archive.url=s3://kairn/archive")
 	var rbac []manifest
-	var kubeconfig string
-	for _, d := range splitDocs(t, out) {
+	docs := splitDocs(t, out)
+	for _, d := range docs {
 		switch d.Kind {
 		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
 			rbac = append(rbac, d)
-		case "ConfigMap":
-			if strings.HasSuffix(d.Name, "-in-cluster-kubeconfig") {
-				kubeconfig = d.Data["kubeconfig"]
-			}
 		}
 	}
 	f := writeManifests(t, rbac)
@@ -189,19 +186,36 @@ func TestHelmRBACE2E(t *testing.T) {
 	}
 	t.Logf("%d auth can-i checks (%d failed)", len(checks), bad)
 
-	env.collectAsServiceAccount(t, ns, "e2e-rbac-kairn-collector", kubeconfig)
+	env.collectAsServiceAccount(t, ns, "e2e-rbac-kairn-collector", docs)
 }
 
-// collectAsServiceAccount runs `kairn collect --leader-elect` for a few seconds with the
-// chart's in-cluster kubeconfig, its token and CA files pointed at a token of the collector's
-// ServiceAccount and the dev cluster's CA.
-func (e *env) collectAsServiceAccount(t *testing.T, ns, sa, kubeconfig string) {
+// collectAsServiceAccount runs the chart's collector container on this machine for a few
+// seconds: its exact arguments (localArgs moves mounts, archive and ports), its files (the
+// in-cluster kubeconfig, with its token and CA files pointed at a token of the collector's
+// ServiceAccount and the dev cluster's CA; the webhook certificate and token Secrets).
+func (e *env) collectAsServiceAccount(t *testing.T, ns, sa string, docs []manifest) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "pod")
+	var kubeconfig string
+	for _, d := range docs {
+		switch {
+		case d.Kind == "ConfigMap" && strings.HasSuffix(d.Name, "-in-cluster-kubeconfig"):
+			kubeconfig = d.Data["kubeconfig"]
+		case d.Kind == "Secret" && strings.HasSuffix(d.Name, "-webhook-tls"):
+			for k, v := range d.Data {
+				b, _ := base64.StdEncoding.DecodeString(v)
+				mount(t, root, "/etc/kairn/webhook-tls/"+k, b)
+			}
+		case d.Kind == "Secret" && strings.HasSuffix(d.Name, "-webhook-token"):
+			b, _ := base64.StdEncoding.DecodeString(d.Data["tokens"])
+			mount(t, root, "/etc/kairn/webhook-token/tokens", b)
+		}
+	}
 	if kubeconfig == "" {
 		t.Fatal("the chart rendered no in-cluster kubeconfig")
 	}
-	dir := t.TempDir()
 	token := strings.TrimSpace(e.kubectl(t, "-n", ns, "create", "token", sa, "--duration=10m"))
-	os.WriteFile(filepath.Join(dir, "token"), []byte(token), 0o600)
+	mount(t, root, "/var/run/secrets/kubernetes.io/serviceaccount/token", []byte(token))
 	ca := e.kubectl(t, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority}")
 	server := e.kubectl(t, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
 	if ca == "" {
@@ -210,10 +224,16 @@ func (e *env) collectAsServiceAccount(t *testing.T, ns, sa, kubeconfig string) {
 	kc := strings.NewReplacer(
 		"https://kubernetes.default.svc", server,
 		"/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", ca,
-		"/var/run/secrets/kubernetes.io/serviceaccount/token", filepath.Join(dir, "token"),
+		"/var/run/secrets/kubernetes.io/serviceaccount/token", filepath.Join(root, "/var/run/secrets/kubernetes.io/serviceaccount/token"),
 	).Replace(kubeconfig)
-	kcPath := filepath.Join(dir, "kubeconfig")
-	os.WriteFile(kcPath, []byte(kc), 0o600)
+	mount(t, root, "/etc/kairn/in-cluster/kubeconfig", []byte(kc))
+	c := containerOf(t, docs, "Deployment", "-collector", "collector")
+	args, ports := localArgs(t, c.Args, root, filepath.Join(dir, "archive"))
+	for _, want := range []string{"--leader-elect", "--leader-election-namespace=" + ns, "--kubeconfig=" + filepath.Join(root, "/etc/kairn/in-cluster/kubeconfig")} {
+		if !slices.Contains(args, want) {
+			t.Fatalf("the chart's collector args have no %s: %q", want, c.Args)
+		}
+	}
 
 	bin := kairnBin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -225,9 +245,7 @@ func (e *env) collectAsServiceAccount(t *testing.T, ns, sa, kubeconfig string) {
 	}
 	defer logFile.Close()
 	logs := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	cmd := exec.CommandContext(ctx, bin, "collect", "--cluster", "dev", "--kubeconfig", kcPath,
-		"--leader-elect", "--leader-election-namespace", ns, "--webhook-addr=", "--metrics-addr=",
-		"--archive", filepath.Join(dir, "archive"), "--spool", filepath.Join(dir, "spool"))
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "POD_NAME=e2e-rbac-0", "KUBECONFIG=")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -261,6 +279,11 @@ func (e *env) collectAsServiceAccount(t *testing.T, ns, sa, kubeconfig string) {
 	if holder != "e2e-rbac-0" {
 		t.Errorf("Lease %s/kairn-collect is held by %q, want e2e-rbac-0", ns, holder)
 	}
+	// the pod's probes
+	var health string
+	if err := getText("http://"+ports["9464"]+"/healthz", &health); err != nil {
+		t.Errorf("liveness/readiness probe /healthz on the metrics port: %v", err)
+	}
 	time.Sleep(3 * time.Second) // watches running
 	stop()
 	out := logs()
@@ -271,7 +294,7 @@ func (e *env) collectAsServiceAccount(t *testing.T, ns, sa, kubeconfig string) {
 	if !strings.Contains(out, want) {
 		t.Errorf("kairn collect did not watch %d resources (%s):\n%s", len(watchedResources), want, out)
 	}
-	t.Logf("kairn collect ran under %s: took the Lease, listed and watched with no denial", sa)
+	t.Logf("the chart's collector container (args %q) ran under %s: took the Lease, listed and watched with no denial, /healthz ok", c.Args, sa)
 }
 
 // checkStatic checks what the apiserver cannot: the chart's least-privilege promises.
