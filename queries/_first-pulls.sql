@@ -27,7 +27,7 @@ firsts AS (
     FROM rollouts r
     LEFT JOIN pods p ON p.cluster = r.cluster AND p.workload_uid = r.uid
          AND p.created_at >= date_trunc('second', r.upgrade_at)
-         AND (r.next_upgrade_at IS NULL OR p.created_at < date_trunc('second', r.next_upgrade_at))
+         AND p.created_at < coalesce(date_trunc('second', r.next_upgrade_at), 'infinity'::TIMESTAMP)
     LEFT JOIN pulls pl ON pl.cluster = p.cluster AND pl.uid = p.uid
     GROUP BY ALL
 )

@@ -68,7 +68,7 @@ done AS (
     FROM rollouts r
     JOIN generations g ON g.cluster = r.cluster AND g.uid = r.uid AND g.upgrade_at = r.upgrade_at
     JOIN states s ON s.cluster = r.cluster AND s.uid = r.uid AND s.rev_at > r.upgrade_at
-         AND (r.next_upgrade_at IS NULL OR s.rev_at < r.next_upgrade_at)
+         AND s.rev_at < coalesce(r.next_upgrade_at, 'infinity'::TIMESTAMP)
          AND s.observed >= g.generation
     WHERE CASE r.kind
             WHEN 'Deployment' THEN s.updated = s.replicas AND s.ready = s.replicas AND s.available = s.replicas

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/kairn-dev/kairn/analyze"
 )
@@ -15,6 +16,7 @@ every report (rollout_first_pull, ...). Commands:
   .tables           list the views
   .schema NAME      columns of a view
   .format FORMAT    table, csv or json
+  .timer on|off     print how long each statement took
   .help             this text
   .quit             leave (or end the input)
 `
@@ -36,10 +38,15 @@ func repl(ctx context.Context, eng *analyze.Engine, in io.Reader, stdout, stderr
 			fmt.Fprint(stderr, "  ...> ")
 		}
 	}
+	timer := false
 	exec := func(sql string) {
+		start := time.Now()
 		if err := printQuery(ctx, eng, sql, format, stdout); err != nil {
 			failed++
 			fmt.Fprintf(stderr, "error: %v\n", err)
+		}
+		if timer {
+			fmt.Fprintf(stderr, "time: %.3f s\n", time.Since(start).Seconds())
 		}
 	}
 	if interactive {
@@ -65,6 +72,8 @@ func repl(ctx context.Context, eng *analyze.Engine, in io.Reader, stdout, stderr
 				} else {
 					exec(`DESCRIBE "` + strings.ReplaceAll(arg, `"`, `""`) + `"`)
 				}
+			case ".timer":
+				timer = arg == "on"
 			case ".format":
 				if validFormat(arg) {
 					format = arg
