@@ -451,7 +451,8 @@ func TestS3ArchiveThroughMinIO(t *testing.T) {
 	if n := len(parseReport(t, got)); n == 0 {
 		t.Error("empty report from S3")
 	}
-	// The parts fetched into the cache are the same files under the same names.
+	// The cache holds each part under its own name and size (sparse: only the column chunks a
+	// statement read are filled in; analyze's tests prove the bytes).
 	lp, _ := filepath.Glob(filepath.Join(local, "spans", "*", "*", "*.parquet"))
 	cacheRoot, _ := filepath.Glob(filepath.Join(os.Getenv("XDG_CACHE_HOME"), "kairn", "parts", "*"))
 	if len(lp) == 0 || len(cacheRoot) != 1 {
@@ -459,10 +460,10 @@ func TestS3ArchiveThroughMinIO(t *testing.T) {
 	}
 	for _, p := range lp {
 		rel, _ := filepath.Rel(local, p)
-		a, _ := os.ReadFile(p)
-		b, err := os.ReadFile(filepath.Join(cacheRoot[0], rel))
-		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("%s: fetched copy differs from the local part (%v)", rel, err)
+		a, _ := os.Stat(p)
+		b, err := os.Stat(filepath.Join(cacheRoot[0], rel))
+		if err != nil || a.Size() != b.Size() {
+			t.Errorf("%s: cached copy %v, want %d bytes (%v)", rel, b, a.Size(), err)
 		}
 	}
 }
