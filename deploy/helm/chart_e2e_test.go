@@ -93,6 +93,30 @@ func TestHelmChartE2E(t *testing.T) {
 	t.Logf("total: %d manifests validated by the apiserver over %d values sets", applied, len(valuesSets))
 }
 
+// TestHelmValuesRefusedE2E: values the chart must refuse, with a message that says what to fix.
+func TestHelmValuesRefusedE2E(t *testing.T) {
+	helmBin := os.Getenv("KAIRN_HELM_BIN")
+	if os.Getenv("KAIRN_E2E") != "1" || helmBin == "" {
+		t.Skip("live tests run with KAIRN_E2E=1 and KAIRN_HELM_BIN (make e2e)")
+	}
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--set", "archive.url=s3://kairn/archive"}, "cluster.name is required"},
+		{[]string{"--set", "cluster.name=dev"}, "archive.url is required"},
+		{[]string{"--set", "cluster.name=dev", "--set", "archive.url=s3://k/a", "--set", "collector.webhook.auth.token.enabled=false"}, "refuses an unauthenticated webhook"},
+		{[]string{"--set", "cluster.name=dev", "--set", "archive.url=s3://k/a", "--set", "collector.webhook.tls.source=secret"}, "tls.secretName is required"},
+		{[]string{"--set", "cluster.name=dev", "--set", "archive.url=s3://k/a", "--set", "analyze.mode=sidecar"}, "want deployment or cronjob"},
+	} {
+		out, err := exec.Command(helmBin, append([]string{"template", "bad", chartDir}, bad.args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), bad.want) {
+			t.Errorf("helm template %q: %v, want an error saying %q:\n%.300s", bad.args, err, bad.want, out)
+		}
+	}
+
+}
+
 // TestHelmRBACE2E applies the chart's RBAC for real, then asks the apiserver what the
 // collector's ServiceAccount may do (each needed verb yes, everything else around it no), and
 // runs `kairn collect --leader-elect` under that identity through the chart's in-cluster
