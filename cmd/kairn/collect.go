@@ -46,6 +46,11 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	clientCA := fs.String("webhook-client-ca", "", "require webhook client certificates signed by this CA")
 	tokenFile := fs.String("webhook-token-file", "", "require one of the bearer tokens in this file (one per line)")
 	auditLog := fs.String("audit-log", "", "also follow this audit log file (the apiserver's --audit-log-path)")
+	natsURL := fs.String("nats-url", "", "also consume audit batches from NATS JetStream at this URL (e.g. nats://nats:4222); empty: off")
+	natsStream := fs.String("nats-stream", "KAIRN_AUDIT", "JetStream stream of audit batches (created with --nats-subject if absent)")
+	natsSubject := fs.String("nats-subject", "kairn.audit.>", "subject filter; a message's cluster is its subject after the filter's prefix (kairn.audit.NAME), else --cluster")
+	natsConsumer := fs.String("nats-consumer", "kairn-collect", "durable consumer name; replicas sharing it share the messages")
+	natsCreds := fs.String("nats-creds", "", "NATS credentials file (JWT and nkey seed)")
 	noWatch := fs.Bool("no-watch", false, "do not watch Events and objects")
 	leaderElect := fs.Bool("leader-elect", false, "watch only while holding the Lease (webhook and tail run on every replica)")
 	leaderNS := fs.String("leader-election-namespace", "kube-system", "namespace of the leader-election Lease")
@@ -115,6 +120,14 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		sources = append(sources, tail)
 	}
+	if *natsURL != "" {
+		n, err := collect.NewNATS(collect.NATSOptions{URL: *natsURL, CredsFile: *natsCreds, Stream: *natsStream,
+			Subject: *natsSubject, Consumer: *natsConsumer, Cluster: *cluster, Logger: log, Registerer: reg})
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		sources = append(sources, n)
+	}
 	type watched struct{ name, kubeconfig string }
 	var clusters []watched
 	if *kubeconfig != "" || *inCluster {
@@ -149,7 +162,7 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	if len(sources)+len(elected) == 0 {
-		return usageErr("nothing to collect: give --webhook-addr, --audit-log or --kubeconfig")
+		return usageErr("nothing to collect: give --webhook-addr, --audit-log, --nats-url or --kubeconfig")
 	}
 
 	// Sources stop on ctx (SIGTERM); the flusher and metrics outlive them until the final flush.
