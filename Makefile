@@ -8,18 +8,21 @@ ARCHIVE    ?= ./kairn-data
 RECORDING  := testdata/recording
 DEMO_WATCH := $(wildcard $(RECORDING)/watch-*.json.gz)
 
-.PHONY: build test demo bench e2e fmt lint minio fuzz clean proto jaeger helm
+.PHONY: build test demo bench e2e fmt lint minio nats fuzz clean proto jaeger helm
 
 build:
 	go build -o $(BIN) ./cmd/kairn
 
-# The S3 tests run against a real MinIO, built once from the Go module proxy into a cache
-# outside the repo (hack/minio.sh).
-test: minio
-	KAIRN_MINIO_BIN="$$(hack/minio.sh path)" go test -count=1 ./...
+# The S3 tests run against a real MinIO, the NATS source tests against a real nats-server, both
+# built once from the Go module proxy into a cache outside the repo (hack/minio.sh, hack/nats.sh).
+test: minio nats
+	KAIRN_MINIO_BIN="$$(hack/minio.sh path)" KAIRN_NATS_BIN="$$(hack/nats.sh path)" go test -count=1 ./...
 
 minio:
 	@hack/minio.sh path >/dev/null
+
+nats:
+	@hack/nats.sh path >/dev/null
 
 # Ingest the bundled recording (made on a real control plane, see testdata/recording/README.md)
 # into a local archive and print the rollout table.

@@ -51,6 +51,7 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	natsSubject := fs.String("nats-subject", "kairn.audit.>", "subject filter; a message's cluster is its subject after the filter's prefix (kairn.audit.NAME), else --cluster")
 	natsConsumer := fs.String("nats-consumer", "kairn-collect", "durable consumer name; replicas sharing it share the messages")
 	natsCreds := fs.String("nats-creds", "", "NATS credentials file (JWT and nkey seed)")
+	natsAckWait := fs.Duration("nats-ack-wait", time.Minute, "NATS redelivers a message not acknowledged within this time (the consumer's AckWait)")
 	noWatch := fs.Bool("no-watch", false, "do not watch Events and objects")
 	leaderElect := fs.Bool("leader-elect", false, "watch only while holding the Lease (webhook and tail run on every replica)")
 	leaderNS := fs.String("leader-election-namespace", "kube-system", "namespace of the leader-election Lease")
@@ -122,7 +123,7 @@ func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if *natsURL != "" {
 		n, err := collect.NewNATS(collect.NATSOptions{URL: *natsURL, CredsFile: *natsCreds, Stream: *natsStream,
-			Subject: *natsSubject, Consumer: *natsConsumer, Cluster: *cluster, Logger: log, Registerer: reg})
+			Subject: *natsSubject, Consumer: *natsConsumer, AckWait: *natsAckWait, Cluster: *cluster, Logger: log, Registerer: reg})
 		if err != nil {
 			return usageErr("%v", err)
 		}
