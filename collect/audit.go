@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kairn-dev/kairn/internal/jsonscan"
 	"github.com/kairn-dev/kairn/link"
 )
 
@@ -24,29 +25,36 @@ type auditEvent struct {
 	ImpersonatedUser *struct {
 		Username string `json:"username"`
 	} `json:"impersonatedUser"`
-	UserAgent string `json:"userAgent"`
-	ObjectRef *struct {
-		Resource        string `json:"resource"`
-		Namespace       string `json:"namespace"`
-		Name            string `json:"name"`
-		UID             string `json:"uid"`
-		APIGroup        string `json:"apiGroup"`
-		APIVersion      string `json:"apiVersion"`
-		ResourceVersion string `json:"resourceVersion"`
-		Subresource     string `json:"subresource"`
-	} `json:"objectRef"`
-	ResponseStatus *struct {
-		Code    int32  `json:"code"`
-		Reason  string `json:"reason"`
-		Message string `json:"message"`
-	} `json:"responseStatus"`
-	// The response body is decoded in the same pass as the record: it is the revision the
-	// write produced. Of the request only the metadata of writes is read, later.
+	UserAgent      string          `json:"userAgent"`
+	ObjectRef      *objectRef      `json:"objectRef"`
+	ResponseStatus *responseStatus `json:"responseStatus"`
+	// The response body is the revision the write produced. decodeAuditEvent validates it and
+	// keeps it raw (response) until a revision needs it; json.Unmarshal (the reference the fuzz
+	// test compares with) decodes it into ResponseObject. Of the request only the metadata of
+	// writes is read, later.
 	RequestObject            json.RawMessage `json:"requestObject"`
 	ResponseObject           any             `json:"responseObject"`
-	RequestReceivedTimestamp time.Time       `json:"requestReceivedTimestamp"`
-	StageTimestamp           time.Time       `json:"stageTimestamp"`
-	Timestamp                time.Time       `json:"timestamp"` // v1beta1
+	response                 []byte
+	RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
+	StageTimestamp           time.Time `json:"stageTimestamp"`
+	Timestamp                time.Time `json:"timestamp"` // v1beta1
+}
+
+type objectRef struct {
+	Resource        string `json:"resource"`
+	Namespace       string `json:"namespace"`
+	Name            string `json:"name"`
+	UID             string `json:"uid"`
+	APIGroup        string `json:"apiGroup"`
+	APIVersion      string `json:"apiVersion"`
+	ResourceVersion string `json:"resourceVersion"`
+	Subresource     string `json:"subresource"`
+}
+
+type responseStatus struct {
+	Code    int32  `json:"code"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
 }
 
 // auditList is an EventList as the audit webhook posts it.
@@ -138,7 +146,7 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 	var rev *link.Revision
 	success := obs.StatusCode >= 200 && obs.StatusCode < 300
 	// Anything but a JSON object (a bare string from pods/log, say) is no revision.
-	if body, ok := ev.ResponseObject.(map[string]any); ok && success && isWrite(ev.Verb) && ref.Resource != "secrets" {
+	if body := ev.writeBody(success, ref.Resource); body != nil {
 		if ref.Resource == "events" {
 			// An Event is a fact about another object, not an object kairn traces: the response
 			// names it (creates use generateName) and carries the fact itself.
@@ -187,6 +195,14 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 	return facts{obs: obs, rev: rev}, nil
 }
 
+// writeBody is the response body of a successful write (not of a Secret), decoded only then.
+func (ev *auditEvent) writeBody(success bool, resource string) map[string]any {
+	if !success || !isWrite(ev.Verb) || resource == "secrets" {
+		return nil
+	}
+	return ev.responseBody()
+}
+
 // subresourceResult reads the resourceVersion and uid a subresource's answer (a Scale) gives for
 // the object it was written through: only when the body names that object.
 func subresourceResult(body map[string]any, name, uid string) (rv, bodyUID string) {
@@ -215,16 +231,36 @@ func requestMeta(raw json.RawMessage) (name, resourceVersion string) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return "", ""
 	}
-	var m struct {
-		Metadata struct {
-			Name            string `json:"name"`
-			ResourceVersion string `json:"resourceVersion"`
-		} `json:"metadata"`
+	// json.Unmarshal into struct{Metadata struct{Name, ResourceVersion string}}, in one scan
+	// of the (already validated) body: keys matched case-insensitively, any type error gives
+	// nothing.
+	var bad error
+	keep := func(err error) {
+		if bad == nil {
+			bad = err
+		}
 	}
-	if json.Unmarshal(raw, &m) != nil {
+	_, err := jsonscan.Object(raw, 0, func(key []byte, v int) (int, error) {
+		if fieldOf(key, metadataFields) != fMetadata {
+			return jsonscan.Skip(raw, v, false)
+		}
+		if raw[v] != '{' {
+			return notStruct(raw, v, "metadata", "struct", keep)
+		}
+		return jsonscan.Object(raw, v, func(key []byte, w int) (int, error) {
+			switch fieldOf(key, objectRefFields) {
+			case fName:
+				return stringField(raw, w, &name, "name", keep)
+			case fResourceVersion:
+				return stringField(raw, w, &resourceVersion, "resourceVersion", keep)
+			}
+			return jsonscan.Skip(raw, w, false)
+		})
+	})
+	if err != nil || bad != nil {
 		return "", ""
 	}
-	return m.Metadata.Name, m.Metadata.ResourceVersion
+	return name, resourceVersion
 }
 
 // admissionReview is the AdmissionReview shape some audit forwarders (kube-audit-rest) log.

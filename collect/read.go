@@ -229,19 +229,20 @@ func (a *auditReader) value(line int, raw []byte) {
 		return
 	}
 	var ev auditEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
+	items, err := decodeAuditEvent(raw, &ev)
+	if err != nil {
 		a.malformed(line, "bad audit event: "+jsonReason(err), raw)
 		return
 	}
 	switch {
 	case ev.Kind == "EventList":
-		var list auditList
-		if err := json.Unmarshal(raw, &list); err != nil {
+		list, err := listItems(items)
+		if err != nil {
 			a.malformed(line, "bad EventList: "+jsonReason(err), raw)
 			return
 		}
 		// One bad item is quarantined alone; its neighbours in the batch are kept.
-		for _, it := range list.Items {
+		for _, it := range list {
 			a.value(line, it)
 		}
 		return
@@ -324,8 +325,8 @@ func (w *watchReader) read(r *bufio.Reader) (Stats, error) {
 }
 
 func (w *watchReader) value(line int, raw []byte, observed time.Time) {
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
+	body, err := decodeBody(raw)
+	if err != nil {
 		if raw[0] == '[' {
 			var items []json.RawMessage
 			if err := json.Unmarshal(raw, &items); err == nil {

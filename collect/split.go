@@ -94,23 +94,41 @@ func (s *valueSplitter) next() (splitValue, error) {
 			return splitValue{Raw: buf, Line: start, Err: errors.New("truncated JSON value (a new value starts before it closes)")}, nil
 		}
 		from := i
-		for ; i < len(lineBytes); i++ {
-			c := lineBytes[i]
+		for i < len(lineBytes) {
 			if inString {
-				switch {
-				case c == '\n':
+				if escaped {
+					if lineBytes[i] == '\n' {
+						return splitValue{Raw: append(buf, lineBytes[from:i]...), Line: start, Err: errors.New("line ends inside a JSON string (truncated record?)")}, nil
+					}
+					escaped = false
+					i++
+					continue
+				}
+				for i < len(lineBytes) && !inStringStop[lineBytes[i]] {
+					i++
+				}
+				if i == len(lineBytes) {
+					break
+				}
+				switch lineBytes[i] {
+				case '\n':
 					// JSON strings cannot hold a raw newline: the line was cut inside a string.
 					return splitValue{Raw: append(buf, lineBytes[from:i]...), Line: start, Err: errors.New("line ends inside a JSON string (truncated record?)")}, nil
-				case escaped:
-					escaped = false
-				case c == '\\':
+				case '\\':
 					escaped = true
-				case c == '"':
+				case '"':
 					inString = false
 				}
+				i++
 				continue
 			}
-			switch c {
+			for i < len(lineBytes) && !structStop[lineBytes[i]] {
+				i++
+			}
+			if i == len(lineBytes) {
+				break
+			}
+			switch lineBytes[i] {
 			case '"':
 				inString = true
 			case '{', '[':
@@ -126,6 +144,7 @@ func (s *valueSplitter) next() (splitValue, error) {
 					return splitValue{Raw: buf, Line: start}, nil
 				}
 			}
+			i++
 		}
 		buf = append(buf, lineBytes[from:]...)
 		if s.maxValue > 0 && len(buf) > s.maxValue {
@@ -149,6 +168,16 @@ func (s *valueSplitter) next() (splitValue, error) {
 		}
 	}
 }
+
+// inStringStop and structStop are the bytes the scan must look at inside and outside strings;
+// it skips runs of the others in a tight loop.
+var inStringStop, structStop = func() (in, out [256]bool) {
+	in['"'], in['\\'], in['\n'] = true, true, true
+	for _, c := range []byte(`"{}[]`) {
+		out[c] = true
+	}
+	return
+}()
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 

@@ -1,0 +1,157 @@
+package collect
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"os"
+	"reflect"
+	"testing"
+
+	"github.com/kairn-dev/kairn/internal/jsonscan"
+)
+
+// differentialSeeds are audit lines from the recording plus the corners where a hand-written
+// decoder is most likely to differ from encoding/json.
+func differentialSeeds(f *testing.F) {
+	f.Add([]byte(goodAudit))
+	for _, s := range []string{
+		`{"kind":"Event","auditID":"x","verb":"update","objectRef":{"resource":"pods","name":"p"},"responseStatus":{"code":200},"requestReceivedTimestamp":"2020-01-01T00:00:00Z","responseObject":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","uid":"u","resourceVersion":"5","managedFields":[{"manager":"m","time":"2020-01-01T00:00:01Z","fieldsV1":{"f:a":{}}}]}}}`,
+		`{"AUDITID":"x","Verb":"create","objectref":{"Resource":"pods"},"objectRef":{"name":"n"},"requestReceivedTimestamp":"2020-01-01T00:00:00Z","responseStatus":{"code":201}}`,
+		`{"auditID":"x","verb":"get","objectRef":{"resource":"pods"},"objectRef":null,"requestReceivedTimestamp":null,"stageTimestamp":"2020-01-01T00:00:00Z"}`,
+		`{"auditID":"\u0078\ud800","verb":"get","objectRef":{"resource":"p\u00e9"},"stageTimestamp":"2020-01-01T00:00:00Z","responseObject":1e400}`,
+		`{"auditID":"x","verb":"patch","responseStatus":{"code":200.0},"objectRef":{"resource":"pods"}}`,
+		`{"auditID":"x","verb":"patch","responseStatus":{"code":2147483648},"objectRef":{"resource":"pods"}}`,
+		`{"auditID":"x","verb":"patch","responseStatus":{"code":-0},"objectRef":{"resource":"pods"},"timestamp":"2020-01-01T00:00:00.5+01:00"}`,
+		`{"auditID":"x","verb":5}`,
+		`{"kind":"EventList","items":[{"auditID":"a","verb":"get"},7,[1],null]}`,
+		`{"kind":"EventList","items":{}}`,
+		`{"kind":"EventList","items":null,"items":[]}`,
+		`{"auditID":"x","user":{"username":"a"},"user":{"groups":[]},"impersonatedUser":{"username":"b"},"impersonatedUser":null}`,
+		"{\"auditID\":\"\xff\xfe\",\"verb\":\"g\\u0065t\"}",
+		`{"auditKID":"x","ſtage":"ResponseComplete","verb":"get"} `,
+		`{"auditID":"x","verb":"update","requestObject":{"Metadata":{"NAME":"n","resourceVersion":"7"},"metadata":{"name":5}}}`,
+		`{"auditID":"x","verb":"update","requestObject":{"metadata":null,"metadata":{"resourceversion":"7"}}}`,
+		`null`, `"x"`, `[]`, `{"a":1}x`, `{"a":01}`, `{"a":-}`, `{"a":1.}`, `{"a":"\x"}`, `{"a":tru}`,
+	} {
+		f.Add([]byte(s))
+	}
+	if fh, err := os.Open("../testdata/recording/audit.log.gz"); err == nil {
+		defer fh.Close()
+		zr, _ := gzip.NewReader(fh)
+		sc := bufio.NewScanner(zr)
+		sc.Buffer(nil, 1<<24)
+		for n := 0; sc.Scan(); n++ {
+			if n%40 == 0 {
+				f.Add(bytes.Clone(sc.Bytes()))
+			}
+		}
+	}
+}
+
+// FuzzAuditDecoderDifferential holds decodeAuditEvent to json.Unmarshal into the same struct:
+// the same inputs rejected, the same fields decoded, the same facts made.
+func FuzzAuditDecoderDifferential(f *testing.F) {
+	differentialSeeds(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var got, want auditEvent
+		items, gotErr := decodeAuditEvent(raw, &got)
+		wantErr := json.Unmarshal(raw, &want)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%q: decodeAuditEvent error %v, encoding/json error %v", raw, gotErr, wantErr)
+		}
+		if gotErr != nil {
+			return
+		}
+		// The response body: raw here, decoded there.
+		if len(got.response) > 0 {
+			v, _, err := jsonscan.Any(got.response, 0, nil)
+			if err != nil {
+				t.Fatalf("%q: response body kept but does not decode: %v", raw, err)
+			}
+			got.ResponseObject = v
+		}
+		got.response = nil
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n decodeAuditEvent %+v\n encoding/json    %+v", raw, got, want)
+		}
+		// The facts, with the body decoded lazily (fieldsV1 left out) on one side.
+		var lazy auditEvent
+		decodeAuditEvent(raw, &lazy)
+		gf, gerr := auditFacts("c", &lazy)
+		wf, werr := auditFacts("c", &want)
+		if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+			t.Fatalf("%q: facts error %v, want %v", raw, gerr, werr)
+		}
+		if !reflect.DeepEqual(gf, wf) {
+			t.Fatalf("%q:\n facts %+v\n want  %+v", raw, gf, wf)
+		}
+		if len(want.RequestObject) > 0 {
+			n, rv := requestMeta(want.RequestObject)
+			wn, wrv := requestMetaStdlib(want.RequestObject)
+			if n != wn || rv != wrv {
+				t.Fatalf("%q: requestMeta %q %q, encoding/json %q %q", want.RequestObject, n, rv, wn, wrv)
+			}
+		}
+		if got.Kind == "EventList" {
+			var list auditList
+			lerr := json.Unmarshal(raw, &list)
+			gl, gerr := listItems(items)
+			if (gerr == nil) != (lerr == nil) {
+				t.Fatalf("%q: items error %v, encoding/json %v", raw, gerr, lerr)
+			}
+			if lerr == nil {
+				if len(gl) != len(list.Items) {
+					t.Fatalf("%q: %d items, encoding/json %d", raw, len(gl), len(list.Items))
+				}
+				for i := range gl {
+					if !bytes.Equal(gl[i], list.Items[i]) {
+						t.Fatalf("%q: item %d %q, encoding/json %q", raw, i, gl[i], list.Items[i])
+					}
+				}
+			}
+		}
+	})
+}
+
+// FuzzWatchBodyDifferential holds the watch decoder's body decode to json.Unmarshal into a map.
+func FuzzWatchBodyDifferential(f *testing.F) {
+	differentialSeeds(f)
+	f.Add([]byte(`{"type":"ADDED","object":{"kind":"Pod","metadata":{"managedFields":[{"fieldsV1":{"f:x":1e999}}]}}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want map[string]any
+		wantErr := json.Unmarshal(raw, &want)
+		got, gotErr := decodeBody(raw)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%q: decodeBody error %v, encoding/json error %v", raw, gotErr, wantErr)
+		}
+		if gotErr != nil {
+			return
+		}
+		full, _, _ := jsonscan.Any(raw, 0, nil)
+		if m, _ := full.(map[string]any); !reflect.DeepEqual(m, want) {
+			t.Fatalf("%q:\n jsonscan      %#v\n encoding/json %#v", raw, full, want)
+		}
+		if (got == nil) != (want == nil) {
+			t.Fatalf("%q: nil map %v, encoding/json %v", raw, got == nil, want == nil)
+		}
+	})
+}
+
+// requestMetaStdlib is requestMeta as it was, with encoding/json.
+func requestMetaStdlib(raw json.RawMessage) (name, resourceVersion string) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return "", ""
+	}
+	var m struct {
+		Metadata struct {
+			Name            string `json:"name"`
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return "", ""
+	}
+	return m.Metadata.Name, m.Metadata.ResourceVersion
+}
