@@ -393,3 +393,87 @@ func TestWebhookReplicasMatchIngest(t *testing.T) {
 		t.Errorf("span counts differ from kairn ingest:\n got\n%s want\n%s", got, exp)
 	}
 }
+
+// TestFleetThroughput measures audit events/s into one `kairn collect` through NATS JetStream
+// and, as the baseline in the same run, through the webhook (docs/scale.md). It runs only with
+// KAIRN_FLEET_BENCH=N (copies of the recording's audit log, with fresh audit ids).
+func TestFleetThroughput(t *testing.T) {
+	copies := 0
+	fmt.Sscan(os.Getenv("KAIRN_FLEET_BENCH"), &copies)
+	if copies <= 0 {
+		t.Skip("a measurement: run with KAIRN_FLEET_BENCH=20 (copies of the recording)")
+	}
+	_, lines := recordingAudit(t)
+	var events [][]byte
+	for k := range copies {
+		for _, l := range lines {
+			events = append(events, bytes.Replace(l, []byte(`"auditID":"`), fmt.Appendf(nil, `"auditID":"c%d-`, k), 1))
+		}
+	}
+	bodies := eventLists(events, 100)
+	var size int
+	for _, b := range bodies {
+		size += len(b)
+	}
+	t.Logf("%d events in %d EventLists of 100, %.1f MB", len(events), len(bodies), float64(size)/1e6)
+
+	// Webhook: two clients posting at once, as an apiserver's batches would arrive.
+	root := t.TempDir()
+	addr := freeAddr(t)
+	c := startCollectorArgs(t, collectArgs(filepath.Join(root, "a1"), filepath.Join(root, "s1"), "--webhook-addr", addr, "--webhook-insecure-http")...)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("collector did not start:\n%s", c.logs)
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(bodies); i += 2 {
+				for {
+					resp, err := http.Post("http://"+addr+"/audit", "application/json", bytes.NewReader(bodies[i]))
+					if err != nil {
+						t.Errorf("POST: %v", err)
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						break
+					}
+					time.Sleep(10 * time.Millisecond) // 429: retry as the apiserver does
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	webhook := time.Since(start)
+	c.stop(t, syscall.SIGTERM)
+
+	// NATS: everything published first, then one collector drains the stream.
+	srv := testnats.Start(t)
+	pub := newPublisher(t, srv)
+	var last uint64
+	for _, b := range bodies {
+		last = pub.publish("kairn.audit.rec", b, nil)
+	}
+	c = startCollectorArgs(t, collectArgs(filepath.Join(root, "a2"), filepath.Join(root, "s2"), "--webhook-addr", "", "--nats-url", srv.URL)...)
+	cons := natsConsumer(t, pub.js, "kairn-collect")
+	for consumerInfo(t, cons).Delivered.Stream == 0 {
+		time.Sleep(2 * time.Millisecond)
+	}
+	start = time.Now()
+	waitAcked(t, cons, last, c.logs)
+	viaNATS := time.Since(start)
+	c.stop(t, syscall.SIGTERM)
+
+	rate := func(d time.Duration) float64 { return float64(len(events)) / d.Seconds() }
+	t.Logf("webhook (2 posting clients): %s, %.0f events/s; NATS JetStream (1 collector, from its first fetch): %s, %.0f events/s",
+		webhook.Round(time.Millisecond), rate(webhook), viaNATS.Round(time.Millisecond), rate(viaNATS))
+}
