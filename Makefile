@@ -45,9 +45,11 @@ fuzz:
 
 # Live tests against a real control plane (deploy/dev/cluster.sh: etcd, kube-apiserver,
 # controller-manager, scheduler, kwok; built once into ~/.cache/kairn, ~10 min cold).
+# -p 1: one package at a time on the shared cluster (cmd/kairn checks every audit record the
+# apiserver logged while it collected; another package's requests near its stop would race it).
 e2e: build jaeger helm
 	deploy/dev/cluster.sh up
-	eval "$$(deploy/dev/cluster.sh env)" && KAIRN_JAEGER_BIN="$$(hack/jaeger.sh path)" KAIRN_HELM_BIN="$$(hack/helm.sh path)" KAIRN_E2E=1 go test -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ./deploy/helm/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
+	eval "$$(deploy/dev/cluster.sh env)" && KAIRN_JAEGER_BIN="$$(hack/jaeger.sh path)" KAIRN_HELM_BIN="$$(hack/helm.sh path)" KAIRN_E2E=1 go test -p 1 -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ./deploy/helm/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
 
 # Regenerate the Jaeger remote storage v2 stubs (serve/internal/storagev2; needs protoc).
 proto:

@@ -553,7 +553,12 @@ func (e *env) createNamespace(t *testing.T, base string) string {
 	ns := fmt.Sprintf("%s-%04x", base, rand.Uint32()&0xffff)
 	e.kubectl(t, "create", "namespace", ns)
 	e.kubectl(t, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/warn=restricted")
-	t.Cleanup(func() { e.kubectlNoFail("delete", "namespace", ns, "--wait=false") })
+	// Gone before the test ends (no kubelet: pods are force-deleted), so nothing of it is still
+	// happening on the shared cluster when the next package's tests run.
+	t.Cleanup(func() {
+		e.kubectlNoFail("-n", ns, "delete", "pods", "--all", "--force", "--grace-period=0")
+		e.kubectlNoFail("delete", "namespace", ns, "--wait=true", "--timeout=90s")
+	})
 	return ns
 }
 
