@@ -85,7 +85,7 @@ func TestHelmServePodE2E(t *testing.T) {
 	}
 
 	// The pod's addresses, moved to free local ports.
-	ui, health, query, remote, api := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	ui, health, query, remote, api, metrics := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
 	moves := map[string]string{"0.0.0.0:16686": ui, "0.0.0.0:13133": health, "127.0.0.1:16685": query, "127.0.0.1:17271": remote}
 	for from, to := range moves {
 		if !strings.Contains(config, from) {
@@ -112,7 +112,12 @@ func TestHelmServePodE2E(t *testing.T) {
 			serveArgs[i] = "--grpc-addr=" + remote
 		case strings.HasPrefix(a, "--http-addr=:"):
 			serveArgs[i] = "--http-addr=" + api
+		case strings.HasPrefix(a, "--metrics-addr=:"):
+			serveArgs[i] = "--metrics-addr=" + metrics
 		}
+	}
+	if !slices.Contains(serveArgs, "--metrics-addr="+metrics) {
+		t.Fatalf("serve args have no --metrics-addr=:PORT for the probes: %q", serveArgs)
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	os.WriteFile(cfgPath, []byte(config), 0o644)
@@ -156,6 +161,17 @@ func TestHelmServePodE2E(t *testing.T) {
 			t.Fatalf("jaeger did not report healthy on /status:\n%s", logs())
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+	// kairn serve's probes, as the pod asks them
+	for _, p := range []string{"/readyz", "/healthz"} {
+		var body string
+		deadline := time.Now().Add(30 * time.Second)
+		for getText("http://"+metrics+p, &body) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("kairn serve %s: %s\n%s", p, body, logs())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	// Jaeger's query API, answered through the remote storage backend by kairn serve.
 	var services struct {
