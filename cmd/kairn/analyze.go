@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -22,8 +23,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	archiveLoc := fs.String("archive", defaultArchive, "archive: a directory or s3://bucket/prefix")
 	jobsFile := fs.String("jobs", "", "jobs file (YAML, see deploy/analyze-jobs.yaml); default: every library query daily over the previous UTC day")
 	once := fs.Bool("once", false, "run every job now and exit (over the whole archive unless --since/--until)")
-	sinceFlag := fs.String("since", "", "with --once: read from this time (RFC 3339, or 2006-01-02[T15:04])")
-	untilFlag := fs.String("until", "", "with --once: read up to this time")
+	sinceFlag := fs.String("since", "", "with --once: read from this time (RFC 3339, 2006-01-02[T15:04], or an offset from now: -24h, -7d)")
+	untilFlag := fs.String("until", "", "with --once: read up to this time (same forms; 0s is now)")
 	var only multiFlag
 	fs.Var(&only, "job", "run only this job (repeatable)")
 	csv := fs.Bool("csv", false, "also write every result as CSV (jobs can ask with formats: [csv])")
@@ -189,7 +190,8 @@ func selectJobs(jobs []analyze.Job, only []string) ([]analyze.Job, error) {
 	return out, nil
 }
 
-// parseTimeFlag reads a time given as RFC 3339, or a UTC date with an optional hh:mm.
+// parseTimeFlag reads a time given as RFC 3339, a UTC date with an optional hh:mm, or a duration
+// relative to now ("-24h", "-7d", "0s"), which a CronJob can pass without a shell.
 func parseTimeFlag(name, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -199,7 +201,13 @@ func parseTimeFlag(name, v string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, usageErr("--%s %q: want RFC 3339 (2026-11-24T05:00:00Z) or a UTC date (2026-11-24, 2026-11-24T05:00)", name, v)
+	if strings.HasPrefix(v, "-") || v == "0s" || v == "0" {
+		var d analyze.Duration
+		if err := d.UnmarshalJSON([]byte(strconv.Quote(v))); err == nil {
+			return time.Now().UTC().Add(time.Duration(d)), nil
+		}
+	}
+	return time.Time{}, usageErr("--%s %q: want RFC 3339 (2026-11-24T05:00:00Z), a UTC date (2026-11-24, 2026-11-24T05:00) or an offset from now (-24h, -7d)", name, v)
 }
 
 func firstLine(err error) string {

@@ -275,3 +275,29 @@ func TestReportParams(t *testing.T) {
 		t.Errorf("exit %d: %s", code, stderr.String())
 	}
 }
+
+func TestParseTimeFlag(t *testing.T) {
+	now := time.Now().UTC()
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"2026-11-24T05:00:00Z", time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)},
+		{"2026-11-24T06:00:00+01:00", time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)},
+		{"2026-11-24", time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)},
+		{"2026-11-24T05:30", time.Date(2026, 11, 24, 5, 30, 0, 0, time.UTC)},
+		{"-24h", now.Add(-24 * time.Hour)},
+		{"-7d", now.Add(-7 * 24 * time.Hour)},
+		{"0s", now},
+	} {
+		got, err := parseTimeFlag("since", tc.in)
+		if err != nil || got.Sub(tc.want).Abs() > 5*time.Second {
+			t.Errorf("%s: %s (%v), want %s", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "24h", "-1 day", "2026-13-01"} {
+		if _, err := parseTimeFlag("since", bad); err == nil || !strings.Contains(err.Error(), "offset from now") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
