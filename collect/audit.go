@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -146,8 +147,8 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 	var rev *link.Revision
 	success := obs.StatusCode >= 200 && obs.StatusCode < 300
 	// Anything but a JSON object (a bare string from pods/log, say) is no revision.
-	if body := ev.writeBody(success, ref.Resource); body != nil {
-		if ref.Resource == "events" {
+	if success && isWrite(ev.Verb) && ref.Resource == "events" {
+		if body := ev.responseBody(); body != nil {
 			// An Event is a fact about another object, not an object kairn traces: the response
 			// names it (creates use generateName) and carries the fact itself.
 			meta, _ := body["metadata"].(map[string]any)
@@ -164,9 +165,15 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 			}
 			return f, nil
 		}
+	} else if m, ok := ev.responseMeta(); ok && success && isWrite(ev.Verb) && ref.Resource != "secrets" {
 		// Subresources such as scale or binding answer with another kind; only a body of the
-		// object's own kind is a revision of it.
-		if r, err := revisionFromBody(cluster, body, "audit"); err == nil && r.Object.Resource == ref.Resource && r.ResourceVersion != "" {
+		// object's own kind is a revision of it. Its body stays raw until it is linked.
+		if r, err := m.revision(cluster, "audit"); err == nil && r.Object.Resource == ref.Resource && r.ResourceVersion != "" {
+			if body, ok := ev.ResponseObject.(map[string]any); ok {
+				r, _ = revisionFromBody(cluster, body, "audit")
+			} else {
+				r.RawBody = bytes.Clone(ev.response)
+			}
 			r.AuditID = ev.AuditID
 			rev = &r
 			obs.ResourceVersion = r.ResourceVersion
@@ -179,7 +186,7 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 			if obs.Kind == "" {
 				obs.Kind = r.Kind
 			}
-		} else if rv, uid := subresourceResult(body, ref.Name, ref.UID); rv != "" {
+		} else if rv, uid := m.subresourceResult(ref.Name, ref.UID); rv != "" {
 			// A scale answer is the object's Scale at the revision the write produced: not a
 			// revision, but it names the revision, so the audit links to it exactly.
 			obs.ResourceVersion = rv
@@ -195,26 +202,28 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 	return facts{obs: obs, rev: rev}, nil
 }
 
-// writeBody is the response body of a successful write (not of a Secret), decoded only then.
-func (ev *auditEvent) writeBody(success bool, resource string) map[string]any {
-	if !success || !isWrite(ev.Verb) || resource == "secrets" {
-		return nil
+// responseMeta reads the type and metadata of the response body, when it is an object: from the
+// raw JSON, or from ResponseObject when that was decoded instead.
+func (ev *auditEvent) responseMeta() (objMeta, bool) {
+	if body, ok := ev.ResponseObject.(map[string]any); ok {
+		return metaFromMap(body), true
 	}
-	return ev.responseBody()
+	if len(ev.response) == 0 || ev.response[0] != '{' {
+		return objMeta{}, false
+	}
+	return metaFromRaw(ev.response), true
 }
 
 // subresourceResult reads the resourceVersion and uid a subresource's answer (a Scale) gives for
 // the object it was written through: only when the body names that object.
-func subresourceResult(body map[string]any, name, uid string) (rv, bodyUID string) {
-	meta, _ := body["metadata"].(map[string]any)
-	if meta == nil || str(meta["name"]) != name {
+func (m objMeta) subresourceResult(name, uid string) (rv, bodyUID string) {
+	if !m.hasMeta || m.name != name {
 		return "", ""
 	}
-	bodyUID = str(meta["uid"])
-	if bodyUID == "" || (uid != "" && uid != bodyUID) {
+	if m.uid == "" || (uid != "" && uid != m.uid) {
 		return "", ""
 	}
-	return str(meta["resourceVersion"]), bodyUID
+	return m.rv, m.uid
 }
 
 func isWrite(verb string) bool {

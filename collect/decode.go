@@ -149,7 +149,7 @@ func (ev *auditEvent) responseBody() map[string]any {
 	return m
 }
 
-func dropFieldSets(path []string) bool {
+func dropFieldSets(path []string, _ byte) bool {
 	return len(path) == 3 && path[2] == "fieldsV1" && path[1] == "managedFields" && path[0] == "metadata"
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kairn-dev/kairn/internal/jsonscan"
+	"github.com/kairn-dev/kairn/link"
 )
 
 // differentialSeeds are audit lines from the recording plus the corners where a hand-written
@@ -33,6 +34,10 @@ func differentialSeeds(f *testing.F) {
 		`{"auditKID":"x","ſtage":"ResponseComplete","verb":"get"} `,
 		`{"auditID":"x","verb":"update","requestObject":{"Metadata":{"NAME":"n","resourceVersion":"7"},"metadata":{"name":5}}}`,
 		`{"auditID":"x","verb":"update","requestObject":{"metadata":null,"metadata":{"resourceversion":"7"}}}`,
+		`{"auditID":"x","verb":"update","objectRef":{"resource":"pods"},"responseStatus":{"code":200},"stageTimestamp":"2020-01-01T00:00:00Z","responseObject":{"kind":"Pod","metadata":{"name":"p","resourceVersion":"2","managedFields":"x","managedFields":[{"time":5},7,{"manager":"a","time":"2020-01-01T00:00:00Z"},{"manager":"b"}],"ownerReferences":[1,{}],"generation":2.7},"kind":"Pod","metadata":{"name":"q","resourceVersion":"3","generation":"1","managedFields":[{"manager":"m"}],"managedFields":"s","ownerReferences":[null]}}}`,
+		`{"auditID":"x","verb":"create","objectRef":{"resource":"secrets"},"responseStatus":{"code":201},"stageTimestamp":"2020-01-01T00:00:00Z","responseObject":{"kind":"Secret","apiVersion":"v1","metadata":{"name":"s","resourceVersion":"1"},"data":{"a":"b"}}}`,
+		`{"auditID":"x","verb":"create","objectRef":{"resource":"configmaps"},"responseStatus":{"code":201},"stageTimestamp":"2020-01-01T00:00:00Z","responseObject":{"kind":"Secret","apiVersion":"v1","metadata":{"name":"s","resourceVersion":"1"},"data":{"a":"b"},"stringData":1}}`,
+		`{"auditID":"x","verb":"patch","objectRef":{"resource":"deployments","name":"d","subresource":"scale"},"responseStatus":{"code":200},"stageTimestamp":"2020-01-01T00:00:00Z","responseObject":{"kind":"Scale","apiVersion":"autoscaling/v1","metadata":{"name":"d","uid":"u","resourceVersion":"9"}}}`,
 		`null`, `"x"`, `[]`, `{"a":1}x`, `{"a":01}`, `{"a":-}`, `{"a":1.}`, `{"a":"\x"}`, `{"a":tru}`,
 	} {
 		f.Add([]byte(s))
@@ -84,8 +89,16 @@ func FuzzAuditDecoderDifferential(f *testing.F) {
 		if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
 			t.Fatalf("%q: facts error %v, want %v", raw, gerr, werr)
 		}
-		if !reflect.DeepEqual(gf, wf) {
-			t.Fatalf("%q:\n facts %+v\n want  %+v", raw, gf, wf)
+		if gf.rev != nil && gf.rev.RawBody != nil {
+			// The raw body is decoded when the revision is linked.
+			body, err := link.DecodeBody(gf.rev.RawBody, gf.rev.Object.Group, gf.rev.Kind)
+			if err != nil {
+				t.Fatalf("%s: raw body does not decode: %v", short(raw), err)
+			}
+			gf.rev.Body, gf.rev.RawBody = body, nil
+		}
+		if !reflect.DeepEqual(gf.obs, wf.obs) || !reflect.DeepEqual(gf.event, wf.event) || !reflect.DeepEqual(gf.rev, wf.rev) {
+			t.Fatalf("%s:\n facts %+v %+v\n want  %+v %+v", short(raw), gf.obs, gf.rev, wf.obs, wf.rev)
 		}
 		if len(want.RequestObject) > 0 {
 			n, rv := requestMeta(want.RequestObject)
@@ -137,6 +150,13 @@ func FuzzWatchBodyDifferential(f *testing.F) {
 			t.Fatalf("%q: nil map %v, encoding/json %v", raw, got == nil, want == nil)
 		}
 	})
+}
+
+func short(b []byte) string {
+	if len(b) > 300 {
+		return string(b[:300]) + "…"
+	}
+	return string(b)
 }
 
 // requestMetaStdlib is requestMeta as it was, with encoding/json.

@@ -1,62 +1,272 @@
 package collect
 
 import (
+	"bytes"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/kairn-dev/kairn/internal/jsonscan"
 	"github.com/kairn-dev/kairn/link"
 )
+
+// objMeta is what a revision takes from an object: its type and metadata. It is read either from
+// a decoded map (metaFromMap) or straight from the JSON (metaFromRaw), with the same result: the
+// JSON decoded into a map, then read with type assertions (a value of another type reads as
+// absent, the last of duplicate keys wins).
+type objMeta struct {
+	apiVersion, kind         string
+	hasMeta                  bool // metadata is an object
+	name, namespace, uid, rv string
+	generation               int64
+	created, deleted         time.Time
+	owners                   []link.OwnerRef
+	manager, managerOp       string
+	managerTime              time.Time
+}
 
 // revisionFromBody turns a decoded Kubernetes object into a revision, stripping managedFields
 // (noise for diffs, but its newest entry is kept as the write's fingerprint) and never keeping
 // a Secret's data.
 func revisionFromBody(cluster string, body map[string]any, from string) (link.Revision, error) {
-	apiVersion, _ := body["apiVersion"].(string)
-	kind, _ := body["kind"].(string)
-	meta, _ := body["metadata"].(map[string]any)
-	if kind == "" || meta == nil {
-		return link.Revision{}, fmt.Errorf("object without kind or metadata")
+	rev, err := metaFromMap(body).revision(cluster, from)
+	if err != nil {
+		return rev, err
 	}
-	name, _ := meta["name"].(string)
-	if name == "" {
-		return link.Revision{}, fmt.Errorf("%s without metadata.name", kind)
-	}
-	group := link.GroupOf(apiVersion)
-	rev := link.Revision{
-		Object: link.ObjectKey{
-			Cluster:   cluster,
-			Group:     group,
-			Resource:  link.ResourceFor(group, kind),
-			Namespace: str(meta["namespace"]),
-			Name:      name,
-			UID:       str(meta["uid"]),
-		},
-		Kind:            kind,
-		ResourceVersion: str(meta["resourceVersion"]),
-		From:            from,
-		Created:         parseTime(meta["creationTimestamp"]),
-		DeletionTime:    parseTime(meta["deletionTimestamp"]),
-		Owners:          ownerRefs(meta["ownerReferences"]),
-	}
-	if g, ok := meta["generation"].(float64); ok {
-		rev.Generation = int64(g)
-	}
-	if mf, ok := meta["managedFields"].([]any); ok {
-		for _, e := range mf {
-			m, _ := e.(map[string]any)
-			t := parseTime(m["time"])
-			if !t.Before(rev.ManagerTime) {
-				rev.ManagerTime, rev.Manager, rev.ManagerOp = t, str(m["manager"]), str(m["operation"])
-			}
-		}
+	meta := body["metadata"].(map[string]any)
+	if _, ok := meta["managedFields"].([]any); ok {
 		delete(meta, "managedFields")
 	}
-	if group == "" && kind == "Secret" {
+	if rev.Object.Group == "" && rev.Kind == "Secret" {
 		delete(body, "data")
 		delete(body, "stringData")
 	}
 	rev.Body = body
 	return rev, nil
+}
+
+// revisionFromRaw is revisionFromBody on the object's JSON (already validated): the body stays
+// raw (link decodes it, without managedFields, when it links the revision).
+func revisionFromRaw(cluster string, raw []byte, from string) (link.Revision, error) {
+	rev, err := metaFromRaw(raw).revision(cluster, from)
+	if err != nil {
+		return rev, err
+	}
+	rev.RawBody = bytes.Clone(raw)
+	return rev, nil
+}
+
+func (m objMeta) revision(cluster, from string) (link.Revision, error) {
+	if m.kind == "" || !m.hasMeta {
+		return link.Revision{}, fmt.Errorf("object without kind or metadata")
+	}
+	if m.name == "" {
+		return link.Revision{}, fmt.Errorf("%s without metadata.name", m.kind)
+	}
+	group := link.GroupOf(m.apiVersion)
+	return link.Revision{
+		Object: link.ObjectKey{
+			Cluster:   cluster,
+			Group:     group,
+			Resource:  link.ResourceFor(group, m.kind),
+			Namespace: m.namespace,
+			Name:      m.name,
+			UID:       m.uid,
+		},
+		Kind:            m.kind,
+		ResourceVersion: m.rv,
+		From:            from,
+		Created:         m.created,
+		DeletionTime:    m.deleted,
+		Owners:          m.owners,
+		Generation:      m.generation,
+		ManagerTime:     m.managerTime,
+		Manager:         m.manager,
+		ManagerOp:       m.managerOp,
+	}, nil
+}
+
+func metaFromMap(body map[string]any) objMeta {
+	m := objMeta{apiVersion: str(body["apiVersion"]), kind: str(body["kind"])}
+	meta, _ := body["metadata"].(map[string]any)
+	if meta == nil {
+		return m
+	}
+	m.hasMeta = true
+	m.name, m.namespace, m.uid, m.rv = str(meta["name"]), str(meta["namespace"]), str(meta["uid"]), str(meta["resourceVersion"])
+	m.created, m.deleted = parseTime(meta["creationTimestamp"]), parseTime(meta["deletionTimestamp"])
+	m.owners = ownerRefs(meta["ownerReferences"])
+	if g, ok := meta["generation"].(float64); ok {
+		m.generation = int64(g)
+	}
+	if mf, ok := meta["managedFields"].([]any); ok {
+		for _, e := range mf {
+			em, _ := e.(map[string]any)
+			m.newestManager(parseTime(em["time"]), str(em["manager"]), str(em["operation"]))
+		}
+	}
+	return m
+}
+
+func (m *objMeta) newestManager(t time.Time, manager, op string) {
+	if !t.Before(m.managerTime) {
+		m.managerTime, m.manager, m.managerOp = t, manager, op
+	}
+}
+
+// rawString reads a string value as str does from a decoded map: anything else is "".
+func rawString(raw []byte, v int) (string, int, error) {
+	if raw[v] == '"' {
+		return jsonscan.String(raw, v)
+	}
+	end, err := jsonscan.Skip(raw, v, false)
+	return "", end, err
+}
+
+func rawTime(raw []byte, v int) (time.Time, int, error) {
+	s, end, err := rawString(raw, v)
+	return parseTime(s), end, err
+}
+
+// metaFromRaw reads objMeta from an object's JSON, validated before (errors read as absent).
+func metaFromRaw(raw []byte) objMeta {
+	var m objMeta
+	jsonscan.Object(raw, 0, func(key []byte, v int) (int, error) {
+		switch string(key) {
+		case "apiVersion":
+			var end int
+			var err error
+			m.apiVersion, end, err = rawString(raw, v)
+			return end, err
+		case "kind":
+			var end int
+			var err error
+			m.kind, end, err = rawString(raw, v)
+			return end, err
+		case "metadata":
+			keep := objMeta{apiVersion: m.apiVersion, kind: m.kind}
+			if raw[v] != '{' {
+				m = keep
+				return jsonscan.Skip(raw, v, false)
+			}
+			end, err := keep.readMeta(raw, v)
+			m = keep
+			return end, err
+		}
+		return jsonscan.Skip(raw, v, false)
+	})
+	return m
+}
+
+func (m *objMeta) readMeta(raw []byte, v int) (int, error) {
+	m.hasMeta = true
+	return jsonscan.Object(raw, v, func(key []byte, v int) (int, error) {
+		var end int
+		var err error
+		switch string(key) {
+		case "name":
+			m.name, end, err = rawString(raw, v)
+		case "namespace":
+			m.namespace, end, err = rawString(raw, v)
+		case "uid":
+			m.uid, end, err = rawString(raw, v)
+		case "resourceVersion":
+			m.rv, end, err = rawString(raw, v)
+		case "creationTimestamp":
+			m.created, end, err = rawTime(raw, v)
+		case "deletionTimestamp":
+			m.deleted, end, err = rawTime(raw, v)
+		case "generation":
+			m.generation = 0
+			end, err = jsonscan.Skip(raw, v, false)
+			if err == nil && (raw[v] == '-' || '0' <= raw[v] && raw[v] <= '9') {
+				g, _ := strconv.ParseFloat(string(raw[v:end]), 64)
+				m.generation = int64(g)
+			}
+		case "ownerReferences":
+			m.owners, end, err = rawOwners(raw, v)
+		case "managedFields":
+			m.managerTime, m.manager, m.managerOp = time.Time{}, "", ""
+			if raw[v] != '[' {
+				return jsonscan.Skip(raw, v, false)
+			}
+			end, err = jsonscan.Array(raw, v, func(e int) (int, error) {
+				var t time.Time
+				var manager, op string
+				end := 0
+				var err error
+				if raw[e] == '{' {
+					end, err = jsonscan.Object(raw, e, func(key []byte, v int) (int, error) {
+						var end int
+						var err error
+						switch string(key) {
+						case "time":
+							t, end, err = rawTime(raw, v)
+						case "manager":
+							manager, end, err = rawString(raw, v)
+						case "operation":
+							op, end, err = rawString(raw, v)
+						default:
+							end, err = jsonscan.Skip(raw, v, false)
+						}
+						return end, err
+					})
+				} else {
+					end, err = jsonscan.Skip(raw, e, false)
+				}
+				m.newestManager(t, manager, op)
+				return end, err
+			})
+		default:
+			end, err = jsonscan.Skip(raw, v, false)
+		}
+		return end, err
+	})
+}
+
+// rawOwners is ownerRefs on JSON.
+func rawOwners(raw []byte, v int) ([]link.OwnerRef, int, error) {
+	if raw[v] != '[' {
+		end, err := jsonscan.Skip(raw, v, false)
+		return nil, end, err
+	}
+	var out []link.OwnerRef
+	n := 0
+	end, err := jsonscan.Array(raw, v, func(e int) (int, error) {
+		n++
+		if raw[e] != '{' {
+			return jsonscan.Skip(raw, e, false)
+		}
+		var apiVersion, kind, name, uid string
+		var ctrl bool
+		end, err := jsonscan.Object(raw, e, func(key []byte, v int) (int, error) {
+			var end int
+			var err error
+			switch string(key) {
+			case "apiVersion":
+				apiVersion, end, err = rawString(raw, v)
+			case "kind":
+				kind, end, err = rawString(raw, v)
+			case "name":
+				name, end, err = rawString(raw, v)
+			case "uid":
+				uid, end, err = rawString(raw, v)
+			case "controller":
+				ctrl = raw[v] == 't'
+				end, err = jsonscan.Skip(raw, v, false)
+			default:
+				end, err = jsonscan.Skip(raw, v, false)
+			}
+			return end, err
+		})
+		group := link.GroupOf(apiVersion)
+		out = append(out, link.OwnerRef{Group: group, Kind: kind, Resource: link.ResourceFor(group, kind), Name: name, UID: uid, Controller: ctrl})
+		return end, err
+	})
+	if n > 0 && out == nil {
+		out = []link.OwnerRef{}
+	}
+	return out, end, err
 }
 
 func ownerRefs(v any) []link.OwnerRef {

@@ -72,7 +72,13 @@ func (b *Batch) Observe(o Observation) { b.obs = append(b.obs, o) }
 // LastRevisions returns the newest revision of each object the batch saw (after Spans): what a
 // History should remember for the next batch.
 func (b *Batch) LastRevisions() []Revision { return b.last }
-func (b *Batch) Revise(r Revision)         { b.revs = append(b.revs, r) }
+func (b *Batch) Revise(r Revision) {
+	if r.Body == nil && r.RawBody != nil {
+		r.Body, _ = DecodeBody(r.RawBody, r.Object.Group, r.Kind)
+		r.RawBody = nil
+	}
+	b.revs = append(b.revs, r)
+}
 
 // object is what the linker knows of one object (one uid).
 type object struct {

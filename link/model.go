@@ -158,4 +158,8 @@ type Revision struct {
 
 	// Body is the object with managedFields removed (and Secret data never present).
 	Body map[string]any
+	// RawBody, when Body is nil, is the object's JSON as a collector read it (validated, with
+	// managedFields): it goes to the spool as is, and is decoded into Body once, when a Batch
+	// is given the revision (DecodeBody).
+	RawBody []byte `json:"-"`
 }

@@ -373,16 +373,18 @@ func Array(b []byte, i int, fn func(v int) (int, error)) (int, error) {
 }
 
 // Any decodes the value at i (after whitespace) as encoding/json decodes into an interface value.
-// Members for which drop returns true are validated (numbers included) but left out; path is the
-// keys from the top-level object down to the member's own (array elements add no key).
-func Any(b []byte, i int, drop func(path []string) bool) (any, int, error) {
+// Members for which drop returns true are validated (numbers included) but left out, as if
+// deleted from the decoded map afterwards (an earlier duplicate of the key goes too); path is
+// the keys from the top-level object down to the member's own (array elements add no key), first
+// the first byte of its value.
+func Any(b []byte, i int, drop func(path []string, first byte) bool) (any, int, error) {
 	d := anyDecoder{b: b, drop: drop}
 	return d.value(i)
 }
 
 type anyDecoder struct {
 	b    []byte
-	drop func(path []string) bool
+	drop func(path []string, first byte) bool
 	path []string
 }
 
@@ -401,9 +403,9 @@ func (d *anyDecoder) value(i int) (any, int, error) {
 			k := string(key)
 			if d.drop != nil {
 				d.path = append(d.path, k)
-				dropped := d.drop(d.path)
-				if dropped {
+				if d.drop(d.path, b[v]) {
 					d.path = d.path[:len(d.path)-1]
+					delete(m, k)
 					return Skip(b, v, true)
 				}
 			}
