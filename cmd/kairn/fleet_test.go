@@ -229,8 +229,10 @@ func TestNATSCollectSurvivesKill9(t *testing.T) {
 	var last uint64
 	var wg sync.WaitGroup
 	wg.Add(1)
+	published := make(chan struct{})
 	go func() {
 		defer wg.Done()
+		defer close(published)
 		for _, b := range bodies {
 			last = pub.publish("kairn.audit.rec", gzipBytes(b), nil)
 			time.Sleep(8 * time.Millisecond)
@@ -241,7 +243,7 @@ func TestNATSCollectSurvivesKill9(t *testing.T) {
 	dir := filepath.Join(root, "archive")
 	args := collectArgs(dir, filepath.Join(root, "spool"), "--webhook-addr", "", "--nats-url", srv.URL, "--nats-ack-wait", "1s")
 	rng := rand.New(rand.NewPCG(8, 8))
-	kills, midway := 4, 0
+	kills, midway, inFlight := 4, 0, 0
 	var cons jetstream.Consumer
 	var delivered uint64
 	for range kills {
@@ -249,18 +251,37 @@ func TestNATSCollectSurvivesKill9(t *testing.T) {
 		if cons == nil {
 			cons = natsConsumer(t, pub.js, "kairn-collect")
 		}
-		// Kill it once it has taken messages of its own, at a random point after.
-		for deadline := time.Now().Add(20 * time.Second); consumerInfo(t, cons).Delivered.Stream <= delivered; time.Sleep(10 * time.Millisecond) {
+		// Kill it once it has taken messages of its own (or, all published, has had the time to
+		// start taking the ones delivered again), at a random point after.
+		took := func() bool {
+			select {
+			case <-published:
+				time.Sleep(300 * time.Millisecond)
+				return true
+			default:
+				return consumerInfo(t, cons).Delivered.Stream > delivered
+			}
+		}
+		for deadline := time.Now().Add(20 * time.Second); !took(); time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the restarted collector took no messages:\n%s", c.logs)
 			}
 		}
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		flowing := true // still being published
+		select {
+		case <-published:
+			flowing = false
+		default:
+		}
 		c.stop(t, syscall.SIGKILL)
 		info := consumerInfo(t, cons)
 		delivered = info.Delivered.Stream
-		if info.NumPending+uint64(info.NumAckPending) > 0 {
+		if flowing || info.NumPending+uint64(info.NumAckPending) > 0 {
 			midway++
+		}
+		if info.NumAckPending > 0 {
+			inFlight++
 		}
 	}
 	wg.Wait()
@@ -282,8 +303,8 @@ func TestNATSCollectSurvivesKill9(t *testing.T) {
 	if after != exp {
 		t.Errorf("audit rows after merge (rows, observations, audit ids): got\n%s want\n%s", after, exp)
 	}
-	t.Logf("%d kills, %d mid-stream; %d messages; duplicate audit rows before merge (delivered again): %s; after merge (rows, observations, audit ids): %s",
-		kills, midway, last, strings.TrimSpace(strings.Split(before, "\n")[1]),
+	t.Logf("%d kills, %d mid-stream, %d with messages delivered but not acknowledged; %d messages; duplicate audit rows before merge (delivered again): %s; after merge (rows, observations, audit ids): %s",
+		kills, midway, inFlight, last, strings.TrimSpace(strings.Split(before, "\n")[1]),
 		strings.ReplaceAll(strings.TrimSpace(strings.Split(after, "\n")[1]), ",", " / "))
 	if got, exp := spanCounts(t, dir), spanCounts(t, want); got != exp {
 		t.Errorf("span counts differ from kairn ingest:\n got\n%s want\n%s", got, exp)
