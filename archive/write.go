@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -23,21 +24,47 @@ func PartKey(cluster string, window time.Time, part string) string {
 }
 
 // SortSpans orders rows by object, then object span first, then time: the order readers and
-// the merger rely on.
+// the merger rely on. Rows are large, so it sorts their indexes and moves each row once.
 func SortSpans(rows []Span) {
-	slices.SortFunc(rows, func(a, b Span) int {
-		return cmp.Or(
-			cmp.Compare(a.Cluster, b.Cluster),
-			cmp.Compare(a.APIGroup, b.APIGroup),
-			cmp.Compare(a.Resource, b.Resource),
-			cmp.Compare(a.Namespace, b.Namespace),
-			cmp.Compare(a.Name, b.Name),
-			cmp.Compare(a.UID, b.UID),
-			cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)),
-			a.StartTime.Compare(b.StartTime),
-			cmp.Compare(a.SpanID, b.SpanID),
-		)
-	})
+	idx := make([]int32, len(rows))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int { return compareSpans(&rows[i], &rows[j]) })
+	sorted := make([]Span, len(rows))
+	for k, i := range idx {
+		sorted[k] = rows[i]
+	}
+	copy(rows, sorted)
+}
+
+// compareSpans is the sort order of SortSpans, comparing only as far as needed.
+func compareSpans(a, b *Span) int {
+	if c := strings.Compare(a.Cluster, b.Cluster); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.APIGroup, b.APIGroup); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Resource, b.Resource); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.UID, b.UID); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)); c != 0 {
+		return c
+	}
+	if c := a.StartTime.Compare(b.StartTime); c != 0 {
+		return c
+	}
+	return strings.Compare(a.SpanID, b.SpanID)
 }
 
 func kindRank(k string) int {
