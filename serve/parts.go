@@ -1,91 +1,765 @@
 package serve
 
 import (
-	"bytes"
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/kairn-dev/kairn/archive"
 )
 
-// readTraceRows decodes only the rows of a part whose trace_id is in traces. It scans the
-// dictionary-encoded trace_id column first, then decodes just the matching runs of rows: parts
-// are sorted by object, so a trace's rows are a few runs, and the other objects of the window
-// are never decoded into structs.
-func readTraceRows(key string, data []byte, traces map[string]bool) ([]archive.Span, error) {
-	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+// Reading one trace's rows out of a merged part without reading the part.
+//
+// A part's footer (schema, row groups, page index) is parsed once and cached (partFile), keyed by
+// the part's key, size and modification time: a merged part is never rewritten in place (a new
+// merge writes a part with another name). Per request only byte ranges are fetched: the
+// trace_id column chunks, then of the row groups holding the trace only the pages (by the offset
+// index) that hold its runs of rows, each column's dictionary page, and nothing else. Local
+// archives are read with pread, S3 with ranged GETs (several at once); parts up to wholeLimit
+// bytes are fetched whole in one request, which is cheaper than several ranges. The rows are
+// then decoded column by column, straight into archive.Span, without parquet-go's reflective
+// row reconstruction.
+
+// wholeLimit: parts up to this size are fetched in one piece.
+const wholeLimit = 256 << 10
+
+// mergeGap: ranges closer than this are fetched as one (a request costs more than the bytes).
+var mergeGap int64 = 64 << 10
+
+// rangeSlack extends every fetched range: the page reader reads through a 4 KiB buffer and may
+// look a little past the last page it needs.
+const rangeSlack = 4 << 10
+
+// partSource fetches byte ranges of one part.
+type partSource interface {
+	fetch(ctx context.Context, off, n int64) ([]byte, error)
+	parallel() bool // ranges are worth fetching concurrently (network)
+	close()
+}
+
+type fileSource struct{ f *os.File }
+
+func (s fileSource) fetch(_ context.Context, off, n int64) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := s.f.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF)) {
+		return nil, err
+	}
+	return b, nil
+}
+func (fileSource) parallel() bool { return false }
+func (s fileSource) close()       { s.f.Close() }
+
+type rangeSource struct {
+	rr  archive.RangeReader
+	key string
+}
+
+func (s rangeSource) fetch(ctx context.Context, off, n int64) ([]byte, error) {
+	rc, err := s.rr.GetRange(ctx, s.key, off, n)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
+		return nil, err
 	}
-	leaf, ok := f.Schema().Lookup("trace_id")
-	if !ok {
-		return nil, fmt.Errorf("read %s: no trace_id column", key)
+	defer rc.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, fmt.Errorf("read %s [%d, %d): %w", s.key, off, off+n, err)
 	}
-	var out []archive.Span
-	values := make([]parquet.Value, 1024)
-	for _, rg := range f.RowGroups() {
-		// Runs [start, end) of matching rows in this row group.
-		var runs [][2]int64
-		row := int64(0)
-		pages := rg.ColumnChunks()[leaf.ColumnIndex].Pages()
-		for {
-			page, err := pages.ReadPage()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				pages.Close()
-				return nil, fmt.Errorf("read %s: trace_id: %w", key, err)
-			}
-			vr := page.Values()
-			for {
-				n, err := vr.ReadValues(values)
-				for _, v := range values[:n] {
-					if traces[string(v.ByteArray())] {
-						if len(runs) > 0 && runs[len(runs)-1][1] == row {
-							runs[len(runs)-1][1]++
-						} else {
-							runs = append(runs, [2]int64{row, row + 1})
-						}
-					}
-					row++
-				}
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					parquet.Release(page)
-					pages.Close()
-					return nil, fmt.Errorf("read %s: trace_id: %w", key, err)
-				}
-			}
-			parquet.Release(page)
+	return b, nil
+}
+func (rangeSource) parallel() bool { return true }
+func (rangeSource) close()         {}
+
+// wholeSource reads the object once with Get (stores that can do nothing else).
+type wholeSource struct {
+	store archive.Store
+	key   string
+	once  sync.Once
+	data  []byte
+	err   error
+}
+
+func (s *wholeSource) fetch(ctx context.Context, off, n int64) ([]byte, error) {
+	s.once.Do(func() {
+		rc, err := s.store.Get(ctx, s.key)
+		if err != nil {
+			s.err = err
+			return
 		}
-		pages.Close()
-		if len(runs) == 0 {
+		defer rc.Close()
+		s.data, s.err = io.ReadAll(rc)
+	})
+	if s.err != nil {
+		return nil, s.err
+	}
+	if off+n > int64(len(s.data)) {
+		return nil, fmt.Errorf("read %s: [%d, %d) past its end (%d bytes)", s.key, off, off+n, len(s.data))
+	}
+	return s.data[off : off+n], nil
+}
+func (*wholeSource) parallel() bool { return false }
+func (*wholeSource) close()         {}
+
+func (r *Reader) openSource(o archive.ObjectInfo) (partSource, error) {
+	if ld, ok := r.store.(archive.LocalDirer); ok {
+		f, err := os.Open(filepath.Join(ld.LocalDir(), filepath.FromSlash(o.Key)))
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("%s: %w", o.Key, archive.ErrNotExist)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return fileSource{f}, nil
+	}
+	if rr, ok := r.store.(archive.RangeReader); ok {
+		return rangeSource{rr, o.Key}, nil
+	}
+	return &wholeSource{store: r.store, key: o.Key}, nil
+}
+
+type byteRange struct{ off, end int64 }
+
+// readStats count what reading parts cost (for tests and benchmarks).
+type readStats struct {
+	fetches, bytes, misses atomic.Int64
+}
+
+// sparseReader is an io.ReaderAt over the ranges of a part fetched so far; a read outside them
+// fetches what it needs (correct, only slower).
+type sparseReader struct {
+	ctx  context.Context
+	src  partSource
+	size int64
+	mu   sync.Mutex
+	segs  []segment // sorted by off
+	stats *readStats
+}
+
+type segment struct {
+	off int64
+	b   []byte
+}
+
+func (s *sparseReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= s.size {
+		return 0, io.EOF
+	}
+	want := min(int64(len(p)), s.size-off)
+	s.mu.Lock()
+	for _, g := range s.segs {
+		if g.off <= off && off+want <= g.off+int64(len(g.b)) {
+			n := copy(p, g.b[off-g.off:off-g.off+want])
+			s.mu.Unlock()
+			if int64(n) < int64(len(p)) {
+				return n, io.EOF
+			}
+			return n, nil
+		}
+	}
+	s.mu.Unlock()
+	s.stats.misses.Add(1) // outside the prefetched ranges
+	n := min(max(want, rangeSlack), s.size-off)
+	b, err := s.fetch(off, n)
+	if err != nil {
+		return 0, err
+	}
+	s.add(segment{off, b})
+	c := copy(p, b[:want])
+	if c < len(p) {
+		return c, io.EOF
+	}
+	return c, nil
+}
+
+func (s *sparseReader) fetch(off, n int64) ([]byte, error) {
+	s.stats.fetches.Add(1)
+	s.stats.bytes.Add(n)
+	return s.src.fetch(s.ctx, off, n)
+}
+
+func (s *sparseReader) add(g segment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(s.segs, g.off, func(a segment, off int64) int { return cmp.Compare(a.off, off) })
+	s.segs = slices.Insert(s.segs, i, g)
+}
+
+func (s *sparseReader) covered(r byteRange) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.segs {
+		if g.off <= r.off && r.end <= g.off+int64(len(g.b)) {
+			return true
+		}
+	}
+	return false
+}
+
+// prefetch fetches the ranges not held yet, merged where they are close, concurrently when the
+// source is remote.
+func (s *sparseReader) prefetch(ranges []byteRange) error {
+	var need []byteRange
+	for _, r := range mergeRanges(ranges, mergeGap) {
+		r.off, r.end = max(r.off, 0), min(r.end, s.size)
+		if r.end > r.off && !s.covered(r) {
+			need = append(need, r)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	if len(need) == 1 || !s.src.parallel() {
+		for _, r := range need {
+			b, err := s.fetch(r.off, r.end-r.off)
+			if err != nil {
+				return err
+			}
+			s.add(segment{r.off, b})
+		}
+		return nil
+	}
+	errs := make([]error, len(need))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, r := range need {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			b, err := s.fetch(r.off, r.end-r.off)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			s.add(segment{r.off, b})
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func mergeRanges(rs []byteRange, gap int64) []byteRange {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b byteRange) int { return cmp.Compare(a.off, b.off) })
+	var out []byteRange
+	for _, r := range rs {
+		if n := len(out); n > 0 && r.off <= out[n-1].end+gap {
+			out[n-1].end = max(out[n-1].end, r.end)
 			continue
 		}
-		r := parquet.NewGenericRowGroupReader[archive.Span](rg)
-		for _, run := range runs {
-			if err := r.SeekToRow(run[0]); err != nil {
-				r.Close()
-				return nil, fmt.Errorf("read %s: %w", key, err)
+		out = append(out, r)
+	}
+	return out
+}
+
+// partFile is a part's parsed footer and how each of its columns maps onto archive.Span.
+type partFile struct {
+	f      *parquet.File
+	size   int64
+	trace  int         // leaf index of trace_id
+	leaves []leafField // by leaf index
+}
+
+// openPartFile parses the footer and page index of a part (fetching only its tail unless the
+// part is small).
+func openPartFile(ctx context.Context, src partSource, o archive.ObjectInfo, stats *readStats) (*partFile, *sparseReader, error) {
+	sr := &sparseReader{ctx: ctx, src: src, size: o.Size, stats: stats}
+	tail := min(o.Size, int64(64<<10))
+	if o.Size <= wholeLimit {
+		tail = o.Size
+	}
+	if err := sr.prefetch([]byteRange{{o.Size - tail, o.Size}}); err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", o.Key, err)
+	}
+	f, err := parquet.OpenFile(sr, o.Size, parquet.SkipBloomFilters(true), parquet.SkipMagicBytes(o.Size > wholeLimit))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", o.Key, err)
+	}
+	pf := &partFile{f: f, size: o.Size, trace: -1}
+	var walk func(c *parquet.Column, elemDef int, list string)
+	walk = func(c *parquet.Column, elemDef int, list string) {
+		if c.Leaf() {
+			path := strings.Join(c.Path(), ".")
+			lf := leafField{maxDef: c.MaxDefinitionLevel(), elemDef: elemDef}
+			if path == "trace_id" {
+				pf.trace = c.Index()
 			}
-			buf := make([]archive.Span, run[1]-run[0])
-			for got := 0; got < len(buf); {
-				n, err := r.Read(buf[got:])
-				got += n
-				if err != nil && (!errors.Is(err, io.EOF) || got < len(buf)) {
-					r.Close()
-					return nil, fmt.Errorf("read %s: rows %d..%d: %w", key, run[0], run[1], err)
+			switch list {
+			case "":
+				lf.set = spanFields[path]
+			case "links":
+				lf.list, lf.setLink = listLinks, linkFields[c.Name()]
+			case "changes":
+				lf.list, lf.setChange = listChanges, changeFields[c.Name()]
+			}
+			for len(pf.leaves) <= c.Index() {
+				pf.leaves = append(pf.leaves, leafField{})
+			}
+			pf.leaves[c.Index()] = lf
+			return
+		}
+		for _, ch := range c.Columns() {
+			ed, l := elemDef, list
+			if c.Path() == nil || len(c.Path()) == 0 {
+				l = ch.Name() // top-level field: links / changes are the lists
+				if l != "links" && l != "changes" {
+					l = ""
 				}
 			}
-			out = append(out, buf...)
+			if ch.Name() == "element" && l != "" {
+				ed = ch.MaxDefinitionLevel()
+			}
+			walk(ch, ed, l)
 		}
-		r.Close()
+	}
+	walk(f.Root(), 0, "")
+	if pf.trace < 0 {
+		return nil, nil, fmt.Errorf("read %s: no trace_id column", o.Key)
+	}
+	return pf, sr, nil
+}
+
+const (
+	listNone = iota
+	listLinks
+	listChanges
+)
+
+type leafField struct {
+	set       fieldSetter
+	list      int
+	setLink   func(l *archive.Link, s string)
+	setChange func(c *archive.FieldChange, s string)
+	maxDef    int
+	elemDef   int // lists: the definition level at which an element exists
+}
+
+// fieldSetter sets one column's value on a row; v is not null.
+type fieldSetter func(s *archive.Span, v parquet.Value, str func(parquet.Value) string)
+
+func strField(f func(*archive.Span) *string) fieldSetter {
+	return func(s *archive.Span, v parquet.Value, str func(parquet.Value) string) { *f(s) = str(v) }
+}
+
+func timeField(f func(*archive.Span) *time.Time) fieldSetter {
+	return func(s *archive.Span, v parquet.Value, _ func(parquet.Value) string) {
+		*f(s) = time.Unix(0, v.Int64()*1000).UTC()
+	}
+}
+
+func int32Field(f func(*archive.Span) *int32) fieldSetter {
+	return func(s *archive.Span, v parquet.Value, _ func(parquet.Value) string) { *f(s) = v.Int32() }
+}
+
+var spanFields = map[string]fieldSetter{
+	"kind":                  strField(func(s *archive.Span) *string { return &s.Kind }),
+	"trace_id":              strField(func(s *archive.Span) *string { return &s.TraceID }),
+	"span_id":               strField(func(s *archive.Span) *string { return &s.SpanID }),
+	"parent_span_id":        strField(func(s *archive.Span) *string { return &s.ParentSpanID }),
+	"cluster":               strField(func(s *archive.Span) *string { return &s.Cluster }),
+	"api_group":             strField(func(s *archive.Span) *string { return &s.APIGroup }),
+	"resource":              strField(func(s *archive.Span) *string { return &s.Resource }),
+	"namespace":             strField(func(s *archive.Span) *string { return &s.Namespace }),
+	"name":                  strField(func(s *archive.Span) *string { return &s.Name }),
+	"uid":                   strField(func(s *archive.Span) *string { return &s.UID }),
+	"object_kind":           strField(func(s *archive.Span) *string { return &s.ObjectKind }),
+	"parent_cluster":        strField(func(s *archive.Span) *string { return &s.ParentCluster }),
+	"parent_api_group":      strField(func(s *archive.Span) *string { return &s.ParentAPIGroup }),
+	"parent_resource":       strField(func(s *archive.Span) *string { return &s.ParentResource }),
+	"parent_namespace":      strField(func(s *archive.Span) *string { return &s.ParentNamespace }),
+	"parent_kind":           strField(func(s *archive.Span) *string { return &s.ParentKind }),
+	"parent_name":           strField(func(s *archive.Span) *string { return &s.ParentName }),
+	"parent_uid":            strField(func(s *archive.Span) *string { return &s.ParentUID }),
+	"parent_relation":       strField(func(s *archive.Span) *string { return &s.ParentRelation }),
+	"window_start":          timeField(func(s *archive.Span) *time.Time { return &s.WindowStart }),
+	"start_time":            timeField(func(s *archive.Span) *time.Time { return &s.StartTime }),
+	"end_time":              timeField(func(s *archive.Span) *time.Time { return &s.EndTime }),
+	"time_source":           strField(func(s *archive.Span) *string { return &s.TimeSource }),
+	"observation_id":        strField(func(s *archive.Span) *string { return &s.ObservationID }),
+	"audit_id":              strField(func(s *archive.Span) *string { return &s.AuditID }),
+	"stage":                 strField(func(s *archive.Span) *string { return &s.Stage }),
+	"verb":                  strField(func(s *archive.Span) *string { return &s.Verb }),
+	"subresource":           strField(func(s *archive.Span) *string { return &s.Subresource }),
+	"user":                  strField(func(s *archive.Span) *string { return &s.User }),
+	"user_agent":            strField(func(s *archive.Span) *string { return &s.UserAgent }),
+	"status_code":           int32Field(func(s *archive.Span) *int32 { return &s.StatusCode }),
+	"reason":                strField(func(s *archive.Span) *string { return &s.Reason }),
+	"message":               strField(func(s *archive.Span) *string { return &s.Message }),
+	"event_type":            strField(func(s *archive.Span) *string { return &s.EventType }),
+	"reporter":              strField(func(s *archive.Span) *string { return &s.Reporter }),
+	"event_count":           int32Field(func(s *archive.Span) *int32 { return &s.EventCount }),
+	"resource_version":      strField(func(s *archive.Span) *string { return &s.ResourceVersion }),
+	"prev_resource_version": strField(func(s *archive.Span) *string { return &s.PrevResourceVersion }),
+	"field_manager":         strField(func(s *archive.Span) *string { return &s.FieldManager }),
+	"no_op": func(s *archive.Span, v parquet.Value, _ func(parquet.Value) string) {
+		s.NoOp = v.Boolean()
+	},
+	"audit_link":           strField(func(s *archive.Span) *string { return &s.AuditLink }),
+	"revision_time":        timeField(func(s *archive.Span) *time.Time { return &s.RevisionTime }),
+	"revision_time_source": strField(func(s *archive.Span) *string { return &s.RevisionTimeSource }),
+}
+
+var linkFields = map[string]func(l *archive.Link, s string){
+	"relation":  func(l *archive.Link, s string) { l.Relation = s },
+	"cluster":   func(l *archive.Link, s string) { l.Cluster = s },
+	"api_group": func(l *archive.Link, s string) { l.APIGroup = s },
+	"resource":  func(l *archive.Link, s string) { l.Resource = s },
+	"namespace": func(l *archive.Link, s string) { l.Namespace = s },
+	"name":      func(l *archive.Link, s string) { l.Name = s },
+	"uid":       func(l *archive.Link, s string) { l.UID = s },
+	"span_id":   func(l *archive.Link, s string) { l.SpanID = s },
+}
+
+var changeFields = map[string]func(c *archive.FieldChange, s string){
+	"path": func(c *archive.FieldChange, s string) { c.Path = s },
+	"old":  func(c *archive.FieldChange, s string) { c.Old = s },
+	"new":  func(c *archive.FieldChange, s string) { c.New = s },
+}
+
+type run struct{ start, end int64 } // rows [start, end) of a row group
+
+// traceRows reads the rows of part o whose trace_id is in traces. The result is shared (cached):
+// callers must not modify it.
+func (r *Reader) traceRows(ctx context.Context, o archive.ObjectInfo, traces map[string]bool) ([]archive.Span, error) {
+	ts := make([]string, 0, len(traces))
+	for t := range traces {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	ckey := fileCacheKey(o) + "\x00" + strings.Join(ts, "\x00")
+	if rows, ok := r.rowCache.get(ckey); ok {
+		return rows, nil
+	}
+	rows, err := r.decodeTraceRows(ctx, o, traces)
+	if err != nil {
+		return nil, err
+	}
+	r.rowCache.put(ckey, rows, int64(len(rows))+1)
+	return rows, nil
+}
+
+func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, traces map[string]bool) ([]archive.Span, error) {
+	src, err := r.openSource(o)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	fkey := fileCacheKey(o)
+	pf, _ := r.files.get(fkey)
+	var sr *sparseReader
+	if pf == nil {
+		if pf, sr, err = openPartFile(ctx, src, o, &r.stats); err != nil {
+			return nil, err
+		}
+		r.files.put(fkey, pf, 1)
+	} else {
+		sr = &sparseReader{ctx: ctx, src: src, size: o.Size, stats: &r.stats}
+		if o.Size <= wholeLimit {
+			if err := sr.prefetch([]byteRange{{0, o.Size}}); err != nil {
+				return nil, fmt.Errorf("read %s: %w", o.Key, err)
+			}
+		}
+	}
+	rows, err := pf.traceRows(sr, traces)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", o.Key, err)
+	}
+	return rows, nil
+}
+
+func fileCacheKey(o archive.ObjectInfo) string {
+	return fmt.Sprintf("%s\x00%d\x00%d", o.Key, o.Size, o.Modified.UnixNano())
+}
+
+func (pf *partFile) traceRows(sr *sparseReader, traces map[string]bool) ([]archive.Span, error) {
+	md := pf.f.Metadata()
+	rgs := pf.f.RowGroups()
+	// 1. The trace_id chunks of every row group.
+	var want []byteRange
+	for i := range rgs {
+		want = append(want, metaRange(&md.RowGroups[i].Columns[pf.trace].MetaData))
+	}
+	if err := sr.prefetch(want); err != nil {
+		return nil, err
+	}
+	runs := make([][]run, len(rgs))
+	any := false
+	for i, rg := range rgs {
+		var err error
+		if runs[i], err = scanTrace(rg.ColumnChunks()[pf.trace].(*parquet.FileColumnChunk), sr, traces); err != nil {
+			return nil, fmt.Errorf("trace_id: %w", err)
+		}
+		any = any || len(runs[i]) > 0
+	}
+	if !any {
+		return nil, nil
+	}
+	// 2. The pages holding those runs, of every column.
+	want = want[:0]
+	for i, rg := range rgs {
+		if len(runs[i]) == 0 {
+			continue
+		}
+		for j, cc := range rg.ColumnChunks() {
+			if j >= len(pf.leaves) || (pf.leaves[j].set == nil && pf.leaves[j].setLink == nil && pf.leaves[j].setChange == nil) {
+				continue
+			}
+			want = append(want, pageRanges(&md.RowGroups[i].Columns[j].MetaData, cc, runs[i])...)
+		}
+	}
+	if err := sr.prefetch(want); err != nil {
+		return nil, err
+	}
+	// 3. Decode, column by column.
+	var out []archive.Span
+	for i, rg := range rgs {
+		if len(runs[i]) == 0 {
+			continue
+		}
+		n := 0
+		for _, ru := range runs[i] {
+			n += int(ru.end - ru.start)
+		}
+		rows := make([]archive.Span, n)
+		in := interner{}
+		for j, cc := range rg.ColumnChunks() {
+			if j >= len(pf.leaves) {
+				continue
+			}
+			lf := &pf.leaves[j]
+			if lf.set == nil && lf.setLink == nil && lf.setChange == nil {
+				continue
+			}
+			if err := decodeColumn(cc.(*parquet.FileColumnChunk), sr, runs[i], rows, lf, &in); err != nil {
+				return nil, fmt.Errorf("column %s: %w", strings.Join(cc.(*parquet.FileColumnChunk).Node().(*parquet.Column).Path(), "."), err)
+			}
+		}
+		out = append(out, rows...)
 	}
 	return out, nil
+}
+
+func metaRange(m *format.ColumnMetaData) byteRange {
+	off := m.DataPageOffset
+	if m.DictionaryPageOffset > 0 && m.DictionaryPageOffset < off {
+		off = m.DictionaryPageOffset
+	}
+	return byteRange{off, off + m.TotalCompressedSize}
+}
+
+// pageRanges are the byte ranges of a column chunk that hold the runs: its dictionary page and
+// the data pages the offset index says contain them (the whole chunk without an offset index).
+func pageRanges(m *format.ColumnMetaData, cc parquet.ColumnChunk, runs []run) []byteRange {
+	whole := metaRange(m)
+	oi, err := cc.OffsetIndex()
+	if err != nil || oi == nil || oi.NumPages() == 0 {
+		return []byteRange{whole}
+	}
+	var out []byteRange
+	if m.DictionaryPageOffset > 0 {
+		out = append(out, byteRange{m.DictionaryPageOffset, m.DataPageOffset + rangeSlack})
+	}
+	np := oi.NumPages()
+	p := 0
+	for _, ru := range runs {
+		for p < np && (p+1 < np && oi.FirstRowIndex(p+1) <= ru.start) {
+			p++
+		}
+		for q := p; q < np && oi.FirstRowIndex(q) < ru.end; q++ {
+			end := oi.Offset(q) + oi.CompressedPageSize(q) + rangeSlack
+			out = append(out, byteRange{oi.Offset(q), min(end, whole.end)})
+		}
+	}
+	return out
+}
+
+// scanTrace returns the runs of rows of a row group whose trace_id is in traces.
+func scanTrace(cc *parquet.FileColumnChunk, sr *sparseReader, traces map[string]bool) ([]run, error) {
+	pages := cc.PagesFrom(sr)
+	defer pages.Close()
+	var runs []run
+	row := int64(0)
+	mark := func(match bool) {
+		if match {
+			if n := len(runs); n > 0 && runs[n-1].end == row {
+				runs[n-1].end++
+			} else {
+				runs = append(runs, run{row, row + 1})
+			}
+		}
+		row++
+	}
+	var values []parquet.Value
+	var dict parquet.Dictionary
+	var dictMatch []bool
+	for {
+		page, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		data := page.Data()
+		if d := page.Dictionary(); d != nil && page.NumNulls() == 0 && data.Kind() == encoding.Int32 {
+			if d != dict {
+				dict, dictMatch = d, make([]bool, d.Len())
+				for i := range dictMatch {
+					dictMatch[i] = traces[string(d.Index(int32(i)).ByteArray())]
+				}
+			}
+			for _, ix := range data.Int32() {
+				mark(dictMatch[ix])
+			}
+			parquet.Release(page)
+			continue
+		}
+		n := int(page.NumValues())
+		values = slices.Grow(values[:0], n)[:n]
+		got, err := page.Values().ReadValues(values)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		for _, v := range values[:got] {
+			mark(!v.IsNull() && traces[string(v.ByteArray())])
+		}
+		parquet.Release(page)
+	}
+	return runs, nil
+}
+
+// interner shares the strings of dictionary-encoded columns among rows.
+type interner map[string]string
+
+func (in *interner) str(b []byte) string {
+	if *in == nil {
+		*in = interner{}
+	}
+	if s, ok := (*in)[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	(*in)[s] = s
+	return s
+}
+
+// decodeColumn sets one column of rows from its values in runs (rows are the runs' rows, in
+// order).
+func decodeColumn(cc *parquet.FileColumnChunk, sr *sparseReader, runs []run, rows []archive.Span, lf *leafField, in *interner) error {
+	pages := cc.PagesFrom(sr)
+	defer pages.Close()
+	var page parquet.Page
+	defer func() {
+		if page != nil {
+			parquet.Release(page)
+		}
+	}()
+	plain := func(v parquet.Value) string { return string(v.ByteArray()) }
+	interned := func(v parquet.Value) string { return in.str(v.ByteArray()) }
+	str := plain
+	var pageStart, pageEnd int64 // rows of the current page
+	var values []parquet.Value
+	out := 0
+	for _, ru := range runs {
+		for row := ru.start; row < ru.end; {
+			if page == nil || row >= pageEnd {
+				if page == nil || row > pageEnd {
+					if err := pages.SeekToRow(row); err != nil {
+						return err
+					}
+					pageStart = row
+				} else {
+					pageStart = pageEnd
+				}
+				p, err := pages.ReadPage()
+				if err != nil {
+					if errors.Is(err, io.EOF) {
+						return fmt.Errorf("row %d: %w", row, io.ErrUnexpectedEOF)
+					}
+					return err
+				}
+				if page != nil {
+					parquet.Release(page) // ours; the page reader's own reference goes at Close
+				}
+				page, pageEnd = p, pageStart+p.NumRows()
+				str = plain
+				if p.Dictionary() != nil {
+					str = interned // dictionary-encoded: few distinct strings
+				}
+				continue
+			}
+			k := min(ru.end, pageEnd)
+			sub := page.Slice(row-pageStart, k-pageStart)
+			n := int(sub.NumValues())
+			values = slices.Grow(values[:0], n)[:n]
+			got, err := sub.Values().ReadValues(values)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			values = values[:got]
+			if lf.list == listNone {
+				if len(values) != int(k-row) {
+					return fmt.Errorf("rows %d..%d: %d values", row, k, len(values))
+				}
+				for i, v := range values {
+					if !v.IsNull() {
+						lf.set(&rows[out+i], v, str)
+					}
+				}
+				out += len(values)
+			} else {
+				cur, elem := out-1, -1
+				for _, v := range values {
+					if v.RepetitionLevel() == 0 {
+						cur, elem = cur+1, -1
+					}
+					if v.DefinitionLevel() < lf.elemDef {
+						continue // a null or empty list
+					}
+					elem++
+					s := ""
+					if v.DefinitionLevel() == lf.maxDef && !v.IsNull() {
+						s = str(v)
+					}
+					if cur >= len(rows) {
+						return fmt.Errorf("rows %d..%d: more rows than asked for", row, k)
+					}
+					switch lf.list {
+					case listLinks:
+						ls := &rows[cur].Links
+						for len(*ls) <= elem {
+							*ls = append(*ls, archive.Link{})
+						}
+						if lf.setLink != nil {
+							lf.setLink(&(*ls)[elem], s)
+						}
+					case listChanges:
+						cs := &rows[cur].Changes
+						for len(*cs) <= elem {
+							*cs = append(*cs, archive.FieldChange{})
+						}
+						if lf.setChange != nil {
+							lf.setChange(&(*cs)[elem], s)
+						}
+					}
+				}
+				out += int(k - row)
+			}
+			row = k
+		}
+	}
+	return nil
 }

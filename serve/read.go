@@ -26,11 +26,26 @@ var ErrNotFound = errors.New("trace not found")
 var ErrTooLarge = errors.New("trace too large")
 
 // Reader reads traces from an archive. It only reads.
+//
+// It caches what does not change: the listing of spans/ for ListTTL (so recent data shows
+// within that time), each partition's parts and objects (its object index, or for an unmerged
+// partition its rows) keyed by the partition's files (keys, sizes, modification times: a merge
+// or a new part changes them), and the parsed footers of parts.
 type Reader struct {
 	store    archive.Store
 	window   time.Duration
 	maxRows  int
 	parallel int
+	listTTL  time.Duration
+
+	listMu sync.Mutex
+	listed *listing
+
+	partitions *lru[*partitionData] // cost: index rows + span rows
+	files      *lru[*partFile]      // cost: 1
+	rowCache *lru[[]archive.Span] // a trace's rows of one part; cost: rows
+
+	stats readStats
 }
 
 // ReaderConfig configures a Reader.
@@ -38,6 +53,18 @@ type ReaderConfig struct {
 	Window   time.Duration // the window length the archive was written with (default 30m)
 	MaxRows  int           // most archive rows one trace may read (default 2,000,000); more is ErrTooLarge
 	Parallel int           // partitions read at once (default 8)
+	// ListTTL is how long a listing of the archive is reused (default 5s; negative: list on
+	// every request). New parts show after at most this long.
+	ListTTL time.Duration
+	// CacheRows bounds the rows (object index rows, and span rows of partitions not merged yet)
+	// kept between requests (default 1,000,000; negative: none).
+	CacheRows int
+	// CacheFiles bounds the parsed part footers kept (default 4096; negative: none).
+	CacheFiles int
+	// CacheTraceRows bounds the decoded rows of recently read traces kept, per part (default
+	// 200,000; negative: none). Opening a trace again (the UI's search, then the trace, then
+	// another pipeline) then decodes nothing.
+	CacheTraceRows int
 }
 
 // NewReader returns a Reader over store.
@@ -51,31 +78,71 @@ func NewReader(store archive.Store, cfg ReaderConfig) *Reader {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
 	}
-	return &Reader{store: store, window: cfg.Window, maxRows: cfg.MaxRows, parallel: cfg.Parallel}
+	if cfg.ListTTL == 0 {
+		cfg.ListTTL = 5 * time.Second
+	}
+	if cfg.CacheRows == 0 {
+		cfg.CacheRows = 1_000_000
+	}
+	if cfg.CacheFiles == 0 {
+		cfg.CacheFiles = 4096
+	}
+	if cfg.CacheTraceRows == 0 {
+		cfg.CacheTraceRows = 200_000
+	}
+	return &Reader{store: store, window: cfg.Window, maxRows: cfg.MaxRows, parallel: cfg.Parallel, listTTL: cfg.ListTTL,
+		partitions: newLRU[*partitionData](int64(cfg.CacheRows)), files: newLRU[*partFile](int64(cfg.CacheFiles)),
+		rowCache: newLRU[[]archive.Span](int64(cfg.CacheTraceRows))}
+}
+
+// listing is one List of spans/: the files of every partition.
+type listing struct {
+	at    time.Time
+	files map[archive.Partition][]archive.ObjectInfo
+	parts []archive.Partition // by window, then cluster
+}
+
+// list returns the archive's partitions, listing spans/ at most once per ListTTL; concurrent
+// requests share one List.
+func (r *Reader) list(ctx context.Context) (*listing, error) {
+	r.listMu.Lock()
+	defer r.listMu.Unlock()
+	if l := r.listed; l != nil && r.listTTL > 0 && time.Since(l.at) < r.listTTL {
+		return l, nil
+	}
+	at := time.Now()
+	objs, err := r.store.List(ctx, archive.SpansPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", archive.SpansPrefix, err)
+	}
+	l := &listing{at: at, files: map[archive.Partition][]archive.ObjectInfo{}}
+	for _, o := range objs {
+		p, ok := parsePartitionDir(path.Dir(o.Key))
+		if !ok {
+			continue
+		}
+		if _, seen := l.files[p]; !seen {
+			l.parts = append(l.parts, p)
+		}
+		l.files[p] = append(l.files[p], o)
+	}
+	sort.Slice(l.parts, func(i, j int) bool {
+		return cmp.Or(l.parts[i].Window.Compare(l.parts[j].Window), cmp.Compare(l.parts[i].Cluster, l.parts[j].Cluster)) < 0
+	})
+	r.listed = l
+	return l, nil
 }
 
 // listPartitions lists the partitions whose window overlaps [from, to) (zero bounds are open),
-// of one cluster or all. One List of spans/; the parts of each are listed later, only for the
-// partitions that are read.
-func (r *Reader) listPartitions(ctx context.Context, from, to time.Time, cluster string) ([]archive.Partition, error) {
-	prefix := archive.SpansPrefix
-	if cluster != "" {
-		prefix += "cluster=" + cluster + "/"
-	}
-	objs, err := r.store.List(ctx, prefix)
+// of one cluster or all.
+func (r *Reader) listPartitions(ctx context.Context, from, to time.Time, cluster string) (*listing, []archive.Partition, error) {
+	l, err := r.list(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", prefix, err)
+		return nil, nil, err
 	}
-	seen := map[string]bool{}
 	var out []archive.Partition
-	for _, o := range objs {
-		dir := path.Dir(o.Key)
-		if seen[dir] {
-			continue
-		}
-		seen[dir] = true
-		p, ok := parsePartitionDir(dir)
-		if !ok {
+	for _, p := range l.parts {
+		if cluster != "" && p.Cluster != cluster {
 			continue
 		}
 		if (!from.IsZero() && !p.Window.Add(r.window).After(from)) || (!to.IsZero() && !p.Window.Before(to)) {
@@ -83,9 +150,23 @@ func (r *Reader) listPartitions(ctx context.Context, from, to time.Time, cluster
 		}
 		out = append(out, p)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		return cmp.Or(out[i].Window.Compare(out[j].Window), cmp.Compare(out[i].Cluster, out[j].Cluster)) < 0
-	})
+	return l, out, nil
+}
+
+// listedStore answers List from a listing already made (the files of one partition), so
+// archive.ListPartition does not list the store again.
+type listedStore struct {
+	archive.Store
+	files []archive.ObjectInfo
+}
+
+func (s listedStore) List(_ context.Context, prefix string) ([]archive.ObjectInfo, error) {
+	var out []archive.ObjectInfo
+	for _, o := range s.files {
+		if strings.HasPrefix(o.Key, prefix) {
+			out = append(out, o)
+		}
+	}
 	return out, nil
 }
 
@@ -107,7 +188,7 @@ func parsePartitionDir(dir string) (archive.Partition, bool) {
 
 // Clusters lists the clusters in the archive.
 func (r *Reader) Clusters(ctx context.Context) ([]string, error) {
-	ps, err := r.listPartitions(ctx, time.Time{}, time.Time{}, "")
+	_, ps, err := r.listPartitions(ctx, time.Time{}, time.Time{}, "")
 	if err != nil {
 		return nil, err
 	}
@@ -120,17 +201,42 @@ func (r *Reader) Clusters(ctx context.Context) ([]string, error) {
 }
 
 // partitionData is what was read of one partition: its objects, and its rows when the parts had
-// to be read to know them (no object index: an open or unmerged window).
+// to be read to know them (no object index: an open or unmerged window). Shared between
+// requests through the cache: never modified once made.
 type partitionData struct {
 	parts   archive.PartitionParts
 	objects []archive.IndexRow
-	rows    []archive.Span // nil when objects came from the index
+	rows    []archive.Span         // nil when objects came from the index
+	byHash  map[ObjectHash][]int32 // objects by the hash of their key
 }
 
 // readObjects reads the objects of a partition: from the merger's index when the partition is
-// merged and nothing came after, else from its parts.
-func (r *Reader) readObjects(ctx context.Context, p archive.Partition) (*partitionData, error) {
-	pp, err := archive.ListPartition(ctx, r.store, p)
+// merged and nothing came after, else from its parts. Cached by the partition's files.
+func (r *Reader) readObjects(ctx context.Context, l *listing, p archive.Partition) (*partitionData, error) {
+	files := l.files[p]
+	var fp strings.Builder
+	fp.WriteString(p.Prefix())
+	for _, o := range files {
+		fmt.Fprintf(&fp, "\x00%s\x00%d\x00%d", o.Key, o.Size, o.Modified.UnixNano())
+	}
+	if d, ok := r.partitions.get(fp.String()); ok {
+		return d, nil
+	}
+	d, err := r.readObjectsUncached(ctx, listedStore{r.store, files}, p)
+	if err != nil {
+		return nil, err
+	}
+	d.byHash = make(map[ObjectHash][]int32, len(d.objects))
+	for i := range d.objects {
+		h := indexKey(&d.objects[i]).Hash()
+		d.byHash[h] = append(d.byHash[h], int32(i))
+	}
+	r.partitions.put(fp.String(), d, int64(len(d.objects)+len(d.rows))+1)
+	return d, nil
+}
+
+func (r *Reader) readObjectsUncached(ctx context.Context, store archive.Store, p archive.Partition) (*partitionData, error) {
+	pp, err := archive.ListPartition(ctx, store, p)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +347,7 @@ func spanKey(s *archive.Span) ObjectKey {
 
 // Trace reads and assembles the trace an id names (before any pipeline).
 func (r *Reader) Trace(ctx context.Context, id TraceID) (*Trace, error) {
-	ps, err := r.listPartitions(ctx, id.Start, id.End, "")
+	l, ps, err := r.listPartitions(ctx, id.Start, id.End, "")
 	if err != nil {
 		return nil, err
 	}
@@ -249,15 +355,13 @@ func (r *Reader) Trace(ctx context.Context, id TraceID) (*Trace, error) {
 	var mu sync.Mutex
 	total := 0
 	err = r.forPartitions(ctx, ps, func(ctx context.Context, i int, p archive.Partition) error {
-		d, err := r.readObjects(ctx, p)
+		d, err := r.readObjects(ctx, l, p)
 		if err != nil {
 			return err
 		}
 		traces := map[string]bool{}
-		for j := range d.objects {
-			if indexKey(&d.objects[j]).Hash() == id.Object {
-				traces[d.objects[j].TraceID] = true
-			}
+		for _, j := range d.byHash[id.Object] {
+			traces[d.objects[j].TraceID] = true
 		}
 		if len(traces) == 0 {
 			return nil
@@ -272,11 +376,7 @@ func (r *Reader) Trace(ctx context.Context, id TraceID) (*Trace, error) {
 		} else {
 			// Merged: decode only the trace's rows of the part.
 			for _, o := range d.parts.Live {
-				data, err := r.get(ctx, o.Key)
-				if err != nil {
-					return err
-				}
-				rows, err := readTraceRows(o.Key, data, traces)
+				rows, err := r.traceRows(ctx, o, traces)
 				if err != nil {
 					return err
 				}
@@ -347,7 +447,7 @@ func (r *Reader) Find(ctx context.Context, q Query) ([]Found, error) {
 	if q.Limit <= 0 {
 		q.Limit = 20
 	}
-	all, err := r.listPartitions(ctx, time.Time{}, time.Time{}, q.Cluster)
+	l, all, err := r.listPartitions(ctx, time.Time{}, time.Time{}, q.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +468,7 @@ func (r *Reader) Find(ctx context.Context, q Query) ([]Found, error) {
 	var mu sync.Mutex
 	matches := map[ObjectKey]*match{}
 	err = r.forPartitions(ctx, ps, func(ctx context.Context, _ int, p archive.Partition) error {
-		d, err := r.readObjects(ctx, p)
+		d, err := r.readObjects(ctx, l, p)
 		if err != nil {
 			return err
 		}
