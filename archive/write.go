@@ -31,11 +31,24 @@ func SortSpans(rows []Span) {
 		idx[i] = int32(i)
 	}
 	slices.SortFunc(idx, func(i, j int32) int { return compareSpans(&rows[i], &rows[j]) })
-	sorted := make([]Span, len(rows))
-	for k, i := range idx {
-		sorted[k] = rows[i]
+	// Apply the permutation in place, one cycle at a time: position k takes row idx[k].
+	for start := range idx {
+		if idx[start] < 0 || int(idx[start]) == start {
+			continue
+		}
+		tmp := rows[start]
+		k := start
+		for {
+			from := int(idx[k])
+			idx[k] = -1
+			if from == start {
+				rows[k] = tmp
+				break
+			}
+			rows[k] = rows[from]
+			k = from
+		}
 	}
-	copy(rows, sorted)
 }
 
 // compareSpans is the sort order of SortSpans, comparing only as far as needed.
@@ -99,6 +112,7 @@ type PartWritten struct {
 }
 
 // WriteParts groups rows by cluster and window, sorts each group, and puts one part per group.
+// It may reorder rows.
 // The part name is writer plus a hash of the group's span ids, so writing the same facts again
 // replaces the part instead of duplicating it.
 func WriteParts(ctx context.Context, store Store, writer string, rows []Span) ([]PartWritten, error) {
@@ -106,10 +120,25 @@ func WriteParts(ctx context.Context, store Store, writer string, rows []Span) ([
 		cluster string
 		window  time.Time
 	}
-	groups := map[group][]Span{}
-	for _, r := range rows {
-		g := group{r.Cluster, r.WindowStart}
-		groups[g] = append(groups[g], r)
+	// Rows are grouped without growing slices of ~1 KB rows: counted first, and when they are
+	// all one group (the usual case: one cluster's window) sorted where they are.
+	counts := map[group]int{}
+	for i := range rows {
+		counts[group{rows[i].Cluster, rows[i].WindowStart}]++
+	}
+	groups := make(map[group][]Span, len(counts))
+	if len(counts) == 1 {
+		for g := range counts {
+			groups[g] = rows
+		}
+	} else {
+		for g, n := range counts {
+			groups[g] = make([]Span, 0, n)
+		}
+		for i := range rows {
+			g := group{rows[i].Cluster, rows[i].WindowStart}
+			groups[g] = append(groups[g], rows[i])
+		}
 	}
 	keys := make([]group, 0, len(groups))
 	for g := range groups {
