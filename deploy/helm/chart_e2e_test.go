@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,8 +120,8 @@ func TestHelmValuesRefusedE2E(t *testing.T) {
 
 // TestHelmRBACE2E applies the chart's RBAC for real, then asks the apiserver what the
 // collector's ServiceAccount may do (each needed verb yes, everything else around it no), and
-// runs `kairn collect --leader-elect` under that identity through the chart's in-cluster
-// kubeconfig: no request may be forbidden, and it must win the Lease.
+// runs `kairn collect --leader-elect --in-cluster` under that identity, with its token where a
+// pod has it: no request may be forbidden, and it must win the Lease.
 func TestHelmRBACE2E(t *testing.T) {
 	env := requireEnv(t)
 	ns := env.createNamespace(t, "kairn-e2e-rbac")
@@ -215,16 +216,16 @@ func TestHelmRBACE2E(t *testing.T) {
 
 // collectAsServiceAccount runs the chart's collector container on this machine for a few
 // seconds: its exact arguments (localArgs moves mounts, archive and ports), its files (the
-// in-cluster kubeconfig, with its token and CA files pointed at a token of the collector's
-// ServiceAccount and the dev cluster's CA; the webhook certificate and token Secrets).
+// webhook certificate and token Secrets) and, for --in-cluster (client-go's in-cluster config),
+// what the kubelet gives a pod whose token is mounted: a token of the collector's ServiceAccount
+// and the cluster CA in /var/run/secrets/kubernetes.io/serviceaccount, and
+// KUBERNETES_SERVICE_HOST/PORT. That path is fixed in client-go, so the collector runs in a
+// private mount namespace (unshare) where a tmpfs over /run holds them; the host's /run is untouched.
 func (e *env) collectAsServiceAccount(t *testing.T, ns, sa string, docs []manifest) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "pod")
-	var kubeconfig string
 	for _, d := range docs {
 		switch {
-		case d.Kind == "ConfigMap" && strings.HasSuffix(d.Name, "-in-cluster-kubeconfig"):
-			kubeconfig = d.Data["kubeconfig"]
 		case d.Kind == "Secret" && strings.HasSuffix(d.Name, "-webhook-tls"):
 			for k, v := range d.Data {
 				b, _ := base64.StdEncoding.DecodeString(v)
@@ -235,29 +236,49 @@ func (e *env) collectAsServiceAccount(t *testing.T, ns, sa string, docs []manife
 			mount(t, root, "/etc/kairn/webhook-token/tokens", b)
 		}
 	}
-	if kubeconfig == "" {
-		t.Fatal("the chart rendered no in-cluster kubeconfig")
-	}
-	token := strings.TrimSpace(e.kubectl(t, "-n", ns, "create", "token", sa, "--duration=10m"))
-	mount(t, root, "/var/run/secrets/kubernetes.io/serviceaccount/token", []byte(token))
-	ca := e.kubectl(t, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority}")
-	server := e.kubectl(t, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
-	if ca == "" {
-		t.Skip("dev cluster kubeconfig has no certificate-authority file")
-	}
-	kc := strings.NewReplacer(
-		"https://kubernetes.default.svc", server,
-		"/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", ca,
-		"/var/run/secrets/kubernetes.io/serviceaccount/token", filepath.Join(root, "/var/run/secrets/kubernetes.io/serviceaccount/token"),
-	).Replace(kubeconfig)
-	mount(t, root, "/etc/kairn/in-cluster/kubeconfig", []byte(kc))
 	c := containerOf(t, docs, "Deployment", "-collector", "collector")
 	args, ports := localArgs(t, c.Args, root, filepath.Join(dir, "archive"))
-	for _, want := range []string{"--leader-elect", "--leader-election-namespace=" + ns, "--kubeconfig=" + filepath.Join(root, "/etc/kairn/in-cluster/kubeconfig")} {
+	for _, want := range []string{"--leader-elect", "--leader-election-namespace=" + ns, "--in-cluster"} {
 		if !slices.Contains(args, want) {
 			t.Fatalf("the chart's collector args have no %s: %q", want, c.Args)
 		}
 	}
+	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--kubeconfig") }) {
+		t.Fatalf("the chart's collector args still name a kubeconfig: %q", c.Args)
+	}
+	if !automountsToken(t, docs, "-collector") {
+		t.Fatal("the collector pod does not mount its ServiceAccount token (automountServiceAccountToken), which --in-cluster reads")
+	}
+
+	// What the kubelet mounts at /var/run/secrets/kubernetes.io/serviceaccount.
+	saDir := filepath.Join(root, "/var/run/secrets/kubernetes.io/serviceaccount")
+	token := strings.TrimSpace(e.kubectl(t, "-n", ns, "create", "token", sa, "--duration=10m"))
+	mount(t, root, "/var/run/secrets/kubernetes.io/serviceaccount/token", []byte(token))
+	mount(t, root, "/var/run/secrets/kubernetes.io/serviceaccount/namespace", []byte(ns))
+	caFile := e.kubectl(t, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority}")
+	if caFile == "" {
+		t.Skip("dev cluster kubeconfig has no certificate-authority file")
+	}
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount(t, root, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", ca)
+	server, err := url.Parse(e.kubectl(t, "config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"))
+	if err != nil || server.Port() == "" {
+		t.Fatalf("dev cluster server %v: %v", server, err)
+	}
+	unshare := []string{"--mount", "--propagation", "private"}
+	if os.Geteuid() != 0 {
+		unshare = append([]string{"--user", "--map-root-user"}, unshare...)
+	}
+	if out, err := exec.Command("unshare", append(unshare, "true")...).CombinedOutput(); err != nil {
+		t.Fatalf("unshare %q (a private mount namespace for the pod's /var/run/secrets): %v\n%s", unshare, err, out)
+	}
+	const inPod = `mount -t tmpfs -o mode=0755 kairn-e2e-run /var/run &&
+mkdir -p /var/run/secrets/kubernetes.io/serviceaccount &&
+mount --bind "$0" /var/run/secrets/kubernetes.io/serviceaccount &&
+exec "$@"`
 
 	bin := kairnBin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -269,8 +290,9 @@ func (e *env) collectAsServiceAccount(t *testing.T, ns, sa string, docs []manife
 	}
 	defer logFile.Close()
 	logs := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "POD_NAME=e2e-rbac-0", "KUBECONFIG=")
+	cmd := exec.CommandContext(ctx, "unshare", append(append(unshare, "--", "sh", "-c", inPod, saDir, bin), args...)...)
+	cmd.Env = append(os.Environ(), "POD_NAME=e2e-rbac-0", "KUBECONFIG=",
+		"KUBERNETES_SERVICE_HOST="+server.Hostname(), "KUBERNETES_SERVICE_PORT="+server.Port())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -303,10 +325,12 @@ func (e *env) collectAsServiceAccount(t *testing.T, ns, sa string, docs []manife
 	if holder != "e2e-rbac-0" {
 		t.Errorf("Lease %s/kairn-collect is held by %q, want e2e-rbac-0", ns, holder)
 	}
-	// the pod's probes
-	var health string
-	if err := getText("http://"+ports["9464"]+"/healthz", &health); err != nil {
-		t.Errorf("liveness/readiness probe /healthz on the metrics port: %v", err)
+	// the pod's probes: liveness /healthz, readiness /readyz
+	for _, p := range []string{"/healthz", "/readyz"} {
+		var body string
+		if err := getText("http://"+ports["9464"]+p, &body); err != nil {
+			t.Errorf("probe %s on the metrics port: %v", p, err)
+		}
 	}
 	time.Sleep(3 * time.Second) // watches running
 	stop()
@@ -318,12 +342,23 @@ func (e *env) collectAsServiceAccount(t *testing.T, ns, sa string, docs []manife
 	if !strings.Contains(out, want) {
 		t.Errorf("kairn collect did not watch %d resources (%s):\n%s", len(watchedResources), want, out)
 	}
-	t.Logf("the chart's collector container (args %q) ran under %s: took the Lease, listed and watched with no denial, /healthz ok", c.Args, sa)
+	t.Logf("the chart's collector container (args %q) ran under %s: took the Lease, listed and watched with no denial, /healthz and /readyz ok", c.Args, sa)
 }
 
 // checkStatic checks what the apiserver cannot: the chart's least-privilege promises.
 func checkStatic(t *testing.T, d manifest) {
 	t.Helper()
+	// An API token only in a pod that watches its own cluster (--in-cluster reads it), and an
+	// explicit choice in every pod (not the ServiceAccount's default).
+	if p, ok := podOf(t, d); ok {
+		inCluster := slices.ContainsFunc(p.Containers, func(c container) bool { return slices.Contains(c.Args, "--in-cluster") })
+		switch {
+		case p.AutomountServiceAccountToken == nil:
+			t.Errorf("%s %s: automountServiceAccountToken not set", d.Kind, d.Name)
+		case *p.AutomountServiceAccountToken != inCluster:
+			t.Errorf("%s %s: automountServiceAccountToken %v with --in-cluster %v", d.Kind, d.Name, *p.AutomountServiceAccountToken, inCluster)
+		}
+	}
 	switch d.Kind {
 	case "ClusterRole", "Role":
 		for _, r := range d.Rules {

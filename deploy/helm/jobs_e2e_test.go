@@ -1,10 +1,15 @@
 package helm
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +17,8 @@ import (
 
 // TestHelmJobsE2E runs the chart's merge and analyze containers with their exact arguments over
 // a local archive of testdata/daemonset (localArgs moves the archive, mounts and ports): the
-// merge CronJob, the analyze CronJob with deploy/analyze-jobs.yaml as its jobs ConfigMap, and the
+// merge CronJob, the analyze CronJob with deploy/analyze-jobs.yaml as its jobs ConfigMap (its
+// default range relative to the run, -24h .. 0s, and fixed dates around the recording), and the
 // analyze Deployment until its readiness probe (/readyz) and liveness probe (/healthz) pass.
 func TestHelmJobsE2E(t *testing.T) {
 	helmBin := os.Getenv("KAIRN_HELM_BIN")
@@ -24,17 +30,21 @@ func TestHelmJobsE2E(t *testing.T) {
 	}
 	e := &env{helmBin: helmBin}
 	dir := t.TempDir()
-	archiveDir := filepath.Join(dir, "archive")
 	bin := kairnBin(t)
-	args := []string{"ingest", "--cluster", "rec", "--archive", archiveDir, "--audit", "../../testdata/daemonset/audit.log.gz"}
-	watches, _ := filepath.Glob("../../testdata/daemonset/watch-*.json.gz")
-	for _, w := range watches {
-		args = append(args, "--watch", w)
+	ingest := func(archiveDir string) {
+		t.Helper()
+		args := []string{"ingest", "--cluster", "rec", "--archive", archiveDir, "--audit", "../../testdata/daemonset/audit.log.gz"}
+		watches, _ := filepath.Glob("../../testdata/daemonset/watch-*.json.gz")
+		for _, w := range watches {
+			args = append(args, "--watch", w)
+		}
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("kairn ingest: %v\n%s", err, out)
+		}
 	}
-	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
-		t.Fatalf("kairn ingest: %v\n%s", err, out)
-	}
-	run := func(name string, c container, root string) string {
+	archiveDir := filepath.Join(dir, "archive")
+	ingest(archiveDir)
+	run := func(name string, c container, root, archiveDir string) string {
 		t.Helper()
 		args, _ := localArgs(t, c.Args, root, archiveDir)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -52,23 +62,61 @@ func TestHelmJobsE2E(t *testing.T) {
 	// merge (CronJob)
 	def := splitDocs(t, e.helm(t, "template", "e2e", chartDir, "--namespace", "kairn",
 		"--set", "cluster.name=dev", "--set", "archive.url=s3://kairn/archive", "--set", "merge.retain=3650d"))
-	run("merge", containerOf(t, def, "CronJob", "-merge", "merge"), filepath.Join(dir, "merge"))
+	run("merge", containerOf(t, def, "CronJob", "-merge", "merge"), filepath.Join(dir, "merge"), archiveDir)
 
 	// analyze as a CronJob, the example jobs file in its ConfigMap
 	jobs := writeJobsValues(t)
-	cron := splitDocs(t, e.helm(t, "template", "e2e", chartDir, "--namespace", "kairn",
-		"-f", "testdata/analyze-cronjob.yaml", "-f", jobs))
-	root := filepath.Join(dir, "analyze-cron")
-	for _, d := range cron {
-		if d.Kind == "ConfigMap" && strings.HasSuffix(d.Name, "-analyze-jobs") {
-			mount(t, root, "/etc/kairn/analyze/jobs.yaml", []byte(d.Data["jobs.yaml"]))
+	analyzeCron := func(name, archiveDir string, set ...string) (args []string, out string) {
+		t.Helper()
+		cron := splitDocs(t, e.helm(t, append([]string{"template", "e2e", chartDir, "--namespace", "kairn",
+			"-f", "testdata/analyze-cronjob.yaml", "-f", jobs}, set...)...))
+		root := filepath.Join(dir, name)
+		for _, d := range cron {
+			if d.Kind == "ConfigMap" && strings.HasSuffix(d.Name, "-analyze-jobs") {
+				mount(t, root, "/etc/kairn/analyze/jobs.yaml", []byte(d.Data["jobs.yaml"]))
+			}
+		}
+		c := containerOf(t, cron, "CronJob", "-analyze", "analyze")
+		out = run("analyze (cronjob, "+name+")", c, root, archiveDir)
+		for _, job := range []string{"rollouts-daily", "rollouts-weekly-summary", "conflicts-hourly", "warnings-daily"} {
+			if !strings.Contains(out, job) {
+				t.Errorf("analyze --once did not run job %s:\n%s", job, out)
+			}
+		}
+		return c.Args, out
+	}
+	// The default: every run over the 24 hours before it, passed as offsets (no shell).
+	started := time.Now()
+	args, out := analyzeCron("analyze-cron", archiveDir)
+	for _, want := range []string{"--once", "--since=-24h", "--until=0s"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("analyze CronJob args have no %s: %q", want, args)
 		}
 	}
-	out := run("analyze (cronjob)", containerOf(t, cron, "CronJob", "-analyze", "analyze"), root)
-	for _, job := range []string{"rollouts-daily", "rollouts-weekly-summary", "conflicts-hourly", "warnings-daily"} {
-		if !strings.Contains(out, job) {
-			t.Errorf("analyze --once did not run job %s:\n%s", job, out)
-		}
+	m := regexp.MustCompile(`job=rollouts-daily run=\S+ parts=\d+ since=(\S+) until=(\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("analyze --once logged no range for rollouts-daily:\n%s", out)
+	}
+	since, err1 := time.Parse(time.RFC3339Nano, m[1])
+	until, err2 := time.Parse(time.RFC3339Nano, m[2])
+	if err1 != nil || err2 != nil || (until.Sub(since)-24*time.Hour).Abs() > time.Second ||
+		until.Before(started.Add(-time.Second)) || until.After(time.Now().Add(time.Second)) {
+		t.Errorf("analyze --since=-24h --until=0s read %s .. %s, want the 24 h before the run (started %s)", m[1], m[2], started.UTC().Format(time.RFC3339))
+	}
+	t.Logf("analyze CronJob, default range: %s .. %s", m[1], m[2])
+
+	// Fixed dates still work: the UTC day of the recording (and the next, in case it crossed
+	// midnight) finds its rollouts, whenever the test runs.
+	day := recordingDay(t, "../../testdata/daemonset/audit.log.gz")
+	absArchive := filepath.Join(dir, "archive-abs")
+	ingest(absArchive)
+	args, out = analyzeCron("analyze-cron-abs", absArchive,
+		"--set", "analyze.since="+day.Format("2006-01-02"), "--set", "analyze.until="+day.AddDate(0, 0, 2).Format("2006-01-02"))
+	if !slices.Contains(args, "--since="+day.Format("2006-01-02")) {
+		t.Errorf("analyze CronJob args have no fixed --since: %q", args)
+	}
+	if r := regexp.MustCompile(`(?m)^rollouts-daily\s+(\d+)\s`).FindStringSubmatch(out); r == nil || r[1] == "0" {
+		t.Errorf("analyze --once over %s .. +2d found no rollouts in the recording:\n%s", day.Format("2006-01-02"), out)
 	}
 
 	// analyze as a Deployment: up until its probes pass
@@ -104,4 +152,29 @@ func TestHelmJobsE2E(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	t.Logf("analyze Deployment container %q: /readyz and /healthz ok", c.Args)
+}
+
+// recordingDay is the UTC day of the first audit event of a recorded audit log.
+func recordingDay(t *testing.T, path string) time.Time {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(zr).ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
+	}
+	if err := json.Unmarshal(line, &ev); err != nil || ev.RequestReceivedTimestamp.IsZero() {
+		t.Fatalf("%s: first event has no requestReceivedTimestamp: %v", path, err)
+	}
+	return ev.RequestReceivedTimestamp.UTC().Truncate(24 * time.Hour)
 }

@@ -23,35 +23,49 @@ type container struct {
 	} `json:"env"`
 }
 
+type podSpec struct {
+	AutomountServiceAccountToken *bool       `json:"automountServiceAccountToken"`
+	Containers                   []container `json:"containers"`
+}
+
+// podOf is the pod template of a Deployment or CronJob (ok false for other kinds).
+func podOf(t *testing.T, d manifest) (p podSpec, ok bool) {
+	t.Helper()
+	if d.Kind != "Deployment" && d.Kind != "CronJob" {
+		return p, false
+	}
+	var w struct {
+		Spec struct {
+			Template struct {
+				Spec podSpec `json:"spec"`
+			} `json:"template"`
+			JobTemplate struct {
+				Spec struct {
+					Template struct {
+						Spec podSpec `json:"spec"`
+					} `json:"template"`
+				} `json:"spec"`
+			} `json:"jobTemplate"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal([]byte(d.Raw), &w); err != nil {
+		t.Fatal(err)
+	}
+	if d.Kind == "CronJob" {
+		return w.Spec.JobTemplate.Spec.Template.Spec, true
+	}
+	return w.Spec.Template.Spec, true
+}
+
 // containerOf is container name of the Deployment or CronJob whose name ends in suffix.
 func containerOf(t *testing.T, docs []manifest, kind, suffix, name string) container {
 	t.Helper()
-	type podSpec struct {
-		Containers []container `json:"containers"`
-	}
 	for _, d := range docs {
 		if d.Kind != kind || !strings.HasSuffix(d.Name, suffix) {
 			continue
 		}
-		var w struct {
-			Spec struct {
-				Template struct {
-					Spec podSpec `json:"spec"`
-				} `json:"template"`
-				JobTemplate struct {
-					Spec struct {
-						Template struct {
-							Spec podSpec `json:"spec"`
-						} `json:"template"`
-					} `json:"spec"`
-				} `json:"jobTemplate"`
-			} `json:"spec"`
-		}
-		if err := yaml.Unmarshal([]byte(d.Raw), &w); err != nil {
-			t.Fatal(err)
-		}
-		cs := append(w.Spec.Template.Spec.Containers, w.Spec.JobTemplate.Spec.Template.Spec.Containers...)
-		for _, c := range cs {
+		p, _ := podOf(t, d)
+		for _, c := range p.Containers {
 			if c.Name == name {
 				return c
 			}
@@ -59,6 +73,20 @@ func containerOf(t *testing.T, docs []manifest, kind, suffix, name string) conta
 	}
 	t.Fatalf("no container %s in a %s *%s", name, kind, suffix)
 	return container{}
+}
+
+// automountsToken: the pod of the Deployment whose name ends in suffix mounts its
+// ServiceAccount token (automountServiceAccountToken true, or unset: the default).
+func automountsToken(t *testing.T, docs []manifest, suffix string) bool {
+	t.Helper()
+	for _, d := range docs {
+		if d.Kind == "Deployment" && strings.HasSuffix(d.Name, suffix) {
+			p, _ := podOf(t, d)
+			return p.AutomountServiceAccountToken == nil || *p.AutomountServiceAccountToken
+		}
+	}
+	t.Fatalf("no Deployment *%s", suffix)
+	return false
 }
 
 // localArgs rewrites a container's arguments to run it on this machine, nothing else changed:
