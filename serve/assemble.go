@@ -2,8 +2,8 @@ package serve
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/kairn-dev/kairn/archive"
@@ -14,16 +14,25 @@ import (
 // observations under it, objects nested under their owners. Focus is the object id.Object names.
 // Pure; rows may come in any order and may repeat (unmerged parts).
 func Assemble(id TraceID, rows []archive.Span) *Trace {
-	rows = slices.Clone(rows)
-	slices.SortStableFunc(rows, func(a, b archive.Span) int {
+	ptrs := make([]*archive.Span, len(rows))
+	for i := range rows {
+		ptrs[i] = &rows[i]
+	}
+	return assemble(id, ptrs)
+}
+
+// assemble is Assemble over pointers to the rows, which it only reads (they may be shared with
+// a cache); it reorders rows.
+func assemble(id TraceID, rows []*archive.Span) *Trace {
+	slices.SortStableFunc(rows, func(a, b *archive.Span) int {
 		ao, bo := a.Kind != archive.KindObject, b.Kind != archive.KindObject
 		return cmp.Or(a.WindowStart.Compare(b.WindowStart), cmpBool(ao, bo), a.StartTime.Compare(b.StartTime), cmp.Compare(a.SpanID, b.SpanID))
 	})
-	t := &Trace{ID: id}
+	t := &Trace{ID: id, Spans: make([]*Span, 0, len(rows))}
 	objects := map[ObjectKey]*Span{}
 	spanOf := map[string]*Span{} // a window's object span id → the stitched object span
 	for i := range rows {
-		r := &rows[i]
+		r := rows[i]
 		if r.Kind != archive.KindObject {
 			continue
 		}
@@ -45,7 +54,7 @@ func Assemble(id TraceID, rows []archive.Span) *Trace {
 	}
 	// Parents: the first window that names one wins; a parent that would make a cycle is dropped.
 	for i := range rows {
-		r := &rows[i]
+		r := rows[i]
 		if r.Kind != archive.KindObject || r.ParentSpanID == "" {
 			continue
 		}
@@ -60,7 +69,7 @@ func Assemble(id TraceID, rows []archive.Span) *Trace {
 	}
 	links := map[*Span]map[SpanLink]bool{}
 	for i := range rows {
-		r := &rows[i]
+		r := rows[i]
 		if r.Kind != archive.KindObject {
 			continue
 		}
@@ -93,13 +102,17 @@ func Assemble(id TraceID, rows []archive.Span) *Trace {
 			o.Tags = append(o.Tags, Tag{"parent_relation", rel})
 		}
 	}
-	seen := map[string]bool{}
+	seen := make(map[string]struct{}, len(rows))
+	block := make([]Span, 0, len(rows)-len(t.Spans)) // the observation spans, allocated at once
 	for i := range rows {
-		r := &rows[i]
-		if r.Kind == archive.KindObject || seen[r.SpanID] {
+		r := rows[i]
+		if r.Kind == archive.KindObject {
 			continue
 		}
-		seen[r.SpanID] = true
+		if _, dup := seen[r.SpanID]; dup {
+			continue
+		}
+		seen[r.SpanID] = struct{}{}
 		o := spanOf[r.ParentSpanID]
 		if o == nil {
 			o = objects[spanKey(r)]
@@ -107,7 +120,9 @@ func Assemble(id TraceID, rows []archive.Span) *Trace {
 		if o == nil {
 			continue // its object is not in this trace
 		}
-		s := observation(r)
+		block = append(block, Span{})
+		s := &block[len(block)-1]
+		observation(r, s)
 		s.Parent = o.ID
 		s.Object, s.ObjectKind = o.Object, o.ObjectKind
 		t.Spans = append(t.Spans, s)
@@ -146,9 +161,9 @@ func qualifiedName(k ObjectKey) string {
 	return k.Name
 }
 
-// observation turns an audit, event or change row into a span.
-func observation(r *archive.Span) *Span {
-	s := &Span{ID: r.SpanID, Kind: r.Kind, Start: r.StartTime, End: r.EndTime}
+// observation turns an audit, event or change row into a span (s, zero on entry).
+func observation(r *archive.Span, s *Span) {
+	*s = Span{ID: r.SpanID, Kind: r.Kind, Start: r.StartTime, End: r.EndTime}
 	if s.End.Before(s.Start) {
 		s.End = s.Start
 	}
@@ -160,7 +175,7 @@ func observation(r *archive.Span) *Span {
 	case archive.KindAudit:
 		s.Name = "audit " + r.Verb + " " + res
 		if r.StatusCode >= 400 {
-			s.Name += fmt.Sprintf(" %d", r.StatusCode)
+			s.Name += " " + strconv.Itoa(int(r.StatusCode))
 		}
 	case archive.KindEvent:
 		s.Name = "event " + r.Reason
@@ -169,6 +184,7 @@ func observation(r *archive.Span) *Span {
 	default:
 		s.Name = r.Kind
 	}
+	s.Tags = make([]Tag, 0, observationTags(r))
 	add := func(k, v string) {
 		if v != "" {
 			s.Tags = append(s.Tags, Tag{k, v})
@@ -202,10 +218,36 @@ func observation(r *archive.Span) *Span {
 	if r.StatusCode >= 400 || r.EventType == "Warning" {
 		s.Tags = append(s.Tags, Tag{"error", true})
 	}
+	if len(r.Changes) > 0 {
+		s.Diffs = make([]string, 0, len(r.Changes))
+	}
 	for _, c := range r.Changes {
 		s.Diffs = append(s.Diffs, c.Path+": "+orNone(c.Old)+" → "+orNone(c.New))
 	}
-	return s
+}
+
+// observationTags counts the tags observation gives r, to allocate them at once.
+func observationTags(r *archive.Span) int {
+	n := 0
+	for _, v := range [...]string{r.Kind, r.Verb, r.Subresource, r.User, r.UserAgent, r.Reason, r.Message, r.EventType, r.Reporter,
+		r.ResourceVersion, r.PrevResourceVersion, r.FieldManager, r.AuditID, r.AuditLink, r.TimeSource, r.ObservationID} {
+		if v != "" {
+			n++
+		}
+	}
+	if r.StatusCode != 0 {
+		n++
+	}
+	if r.EventCount != 0 {
+		n++
+	}
+	if r.NoOp {
+		n++
+	}
+	if r.StatusCode >= 400 || r.EventType == "Warning" {
+		n++
+	}
+	return n
 }
 
 func orNone(v string) string {

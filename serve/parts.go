@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,10 +140,10 @@ type readStats struct {
 // sparseReader is an io.ReaderAt over the ranges of a part fetched so far; a read outside them
 // fetches what it needs (correct, only slower).
 type sparseReader struct {
-	ctx  context.Context
-	src  partSource
-	size int64
-	mu   sync.Mutex
+	ctx   context.Context
+	src   partSource
+	size  int64
+	mu    sync.Mutex
 	segs  []segment // sorted by off
 	stats *readStats
 }
@@ -293,7 +294,7 @@ func openPartFile(ctx context.Context, src partSource, o archive.ObjectInfo, sta
 	walk = func(c *parquet.Column, elemDef int, list string) {
 		if c.Leaf() {
 			path := strings.Join(c.Path(), ".")
-			lf := leafField{maxDef: c.MaxDefinitionLevel(), elemDef: elemDef}
+			lf := leafField{path: path, maxDef: c.MaxDefinitionLevel(), elemDef: elemDef}
 			if path == "trace_id" {
 				pf.trace = c.Index()
 			}
@@ -339,6 +340,7 @@ const (
 )
 
 type leafField struct {
+	path      string
 	set       fieldSetter
 	list      int
 	setLink   func(l *archive.Link, s string)
@@ -443,7 +445,7 @@ func (r *Reader) traceRows(ctx context.Context, o archive.ObjectInfo, traces map
 	if rows, ok := r.rowCache.get(ckey); ok {
 		return rows, nil
 	}
-	rows, err := r.decodeTraceRows(ctx, o, traces)
+	rows, err := r.decodeTraceRows(ctx, o, traces, false)
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +453,20 @@ func (r *Reader) traceRows(ctx context.Context, o archive.ObjectInfo, traces map
 	return rows, nil
 }
 
-func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, traces map[string]bool) ([]archive.Span, error) {
+// unservedColumns are not decoded for serving: nothing in a rendered trace shows them (the
+// primary parent's key is its span; links are shown by relation and span id). Every page costs
+// its decompression and buffers however few rows are needed from it.
+var unservedColumns = map[string]bool{
+	"parent_cluster": true, "parent_api_group": true, "parent_resource": true, "parent_namespace": true,
+	"parent_kind": true, "parent_name": true, "parent_uid": true, "stage": true, "revision_time": true,
+	"revision_time_source": true, "links.list.element.cluster": true, "links.list.element.api_group": true,
+	"links.list.element.resource": true, "links.list.element.namespace": true, "links.list.element.name": true,
+	"links.list.element.uid": true,
+}
+
+// decodeTraceRows decodes the rows of part o whose trace_id is in traces: every column when all,
+// else only those a rendered trace shows.
+func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, traces map[string]bool, all bool) ([]archive.Span, error) {
 	src, err := r.openSource(o)
 	if err != nil {
 		return nil, err
@@ -473,7 +488,7 @@ func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, trac
 			}
 		}
 	}
-	rows, err := pf.traceRows(sr, traces)
+	rows, err := pf.traceRows(sr, traces, all)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", o.Key, err)
 	}
@@ -484,7 +499,14 @@ func fileCacheKey(o archive.ObjectInfo) string {
 	return fmt.Sprintf("%s\x00%d\x00%d", o.Key, o.Size, o.Modified.UnixNano())
 }
 
-func (pf *partFile) traceRows(sr *sparseReader, traces map[string]bool) ([]archive.Span, error) {
+func (pf *partFile) traceRows(sr *sparseReader, traces map[string]bool, all bool) ([]archive.Span, error) {
+	wanted := func(j int) bool {
+		if j >= len(pf.leaves) {
+			return false
+		}
+		lf := &pf.leaves[j]
+		return (lf.set != nil || lf.setLink != nil || lf.setChange != nil) && (all || !unservedColumns[lf.path])
+	}
 	md := pf.f.Metadata()
 	rgs := pf.f.RowGroups()
 	// 1. The trace_id chunks of every row group.
@@ -514,7 +536,7 @@ func (pf *partFile) traceRows(sr *sparseReader, traces map[string]bool) ([]archi
 			continue
 		}
 		for j, cc := range rg.ColumnChunks() {
-			if j >= len(pf.leaves) || (pf.leaves[j].set == nil && pf.leaves[j].setLink == nil && pf.leaves[j].setChange == nil) {
+			if !wanted(j) {
 				continue
 			}
 			want = append(want, pageRanges(&md.RowGroups[i].Columns[j].MetaData, cc, runs[i])...)
@@ -535,15 +557,13 @@ func (pf *partFile) traceRows(sr *sparseReader, traces map[string]bool) ([]archi
 		}
 		rows := make([]archive.Span, n)
 		in := interner{}
+		var buf []parquet.Value
 		for j, cc := range rg.ColumnChunks() {
-			if j >= len(pf.leaves) {
+			if !wanted(j) {
 				continue
 			}
 			lf := &pf.leaves[j]
-			if lf.set == nil && lf.setLink == nil && lf.setChange == nil {
-				continue
-			}
-			if err := decodeColumn(cc.(*parquet.FileColumnChunk), sr, runs[i], rows, lf, &in); err != nil {
+			if err := decodeColumn(cc.(*parquet.FileColumnChunk), sr, runs[i], rows, lf, &in, &buf); err != nil {
 				return nil, fmt.Errorf("column %s: %w", strings.Join(cc.(*parquet.FileColumnChunk).Node().(*parquet.Column).Path(), "."), err)
 			}
 		}
@@ -658,31 +678,44 @@ func (in *interner) str(b []byte) string {
 
 // decodeColumn sets one column of rows from its values in runs (rows are the runs' rows, in
 // order).
-func decodeColumn(cc *parquet.FileColumnChunk, sr *sparseReader, runs []run, rows []archive.Span, lf *leafField, in *interner) error {
+func decodeColumn(cc *parquet.FileColumnChunk, sr *sparseReader, runs []run, rows []archive.Span, lf *leafField, in *interner, buf *[]parquet.Value) error {
 	pages := cc.PagesFrom(sr)
 	defer pages.Close()
+	oi, err := cc.OffsetIndex()
+	if err != nil || oi == nil || oi.NumPages() == 0 {
+		oi = nil
+	}
 	var page parquet.Page
+	values := *buf
 	defer func() {
 		if page != nil {
 			parquet.Release(page)
 		}
+		*buf = values[:0]
 	}()
 	plain := func(v parquet.Value) string { return string(v.ByteArray()) }
 	interned := func(v parquet.Value) string { return in.str(v.ByteArray()) }
 	str := plain
 	var pageStart, pageEnd int64 // rows of the current page
-	var values []parquet.Value
 	out := 0
 	for _, ru := range runs {
 		for row := ru.start; row < ru.end; {
 			if page == nil || row >= pageEnd {
-				if page == nil || row > pageEnd {
-					if err := pages.SeekToRow(row); err != nil {
-						return err
+				// The next page, or (by the offset index) a later one holding row. Seek only to
+				// page boundaries: a page read from its first row is the page reader's own, and
+				// goes back to parquet-go's buffer pool when released.
+				pageStart = pageEnd
+				if page == nil {
+					pageStart = 0
+				}
+				if oi != nil {
+					q := sort.Search(oi.NumPages(), func(q int) bool { return oi.FirstRowIndex(q) > row }) - 1
+					if q >= 0 && oi.FirstRowIndex(q) > pageStart {
+						if err := pages.SeekToRow(oi.FirstRowIndex(q)); err != nil {
+							return err
+						}
+						pageStart = oi.FirstRowIndex(q)
 					}
-					pageStart = row
-				} else {
-					pageStart = pageEnd
 				}
 				p, err := pages.ReadPage()
 				if err != nil {
@@ -706,6 +739,7 @@ func decodeColumn(cc *parquet.FileColumnChunk, sr *sparseReader, runs []run, row
 			n := int(sub.NumValues())
 			values = slices.Grow(values[:0], n)[:n]
 			got, err := sub.Values().ReadValues(values)
+			parquet.Release(sub) // a slice holds its own references to the page's buffers
 			if err != nil && !errors.Is(err, io.EOF) {
 				return err
 			}

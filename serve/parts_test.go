@@ -151,7 +151,7 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 				for pass := range 2 { // the second with the footer cached
 					rs.bytes, rs.ranges = 0, 0
 					r.stats.misses.Store(0)
-					got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, traces)
+					got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, traces, true)
 					if err != nil {
 						t.Fatalf("%s %s: %v", name, sname, err)
 					}

@@ -43,7 +43,7 @@ type Reader struct {
 
 	partitions *lru[*partitionData] // cost: index rows + span rows
 	files      *lru[*partFile]      // cost: 1
-	rowCache *lru[[]archive.Span] // a trace's rows of one part; cost: rows
+	rowCache   *lru[[]archive.Span] // a trace's rows of one part; cost: rows
 
 	stats readStats
 }
@@ -351,7 +351,7 @@ func (r *Reader) Trace(ctx context.Context, id TraceID) (*Trace, error) {
 	if err != nil {
 		return nil, err
 	}
-	results := make([][]archive.Span, len(ps))
+	results := make([][]*archive.Span, len(ps)) // pointers into (possibly cached) rows: read only
 	var mu sync.Mutex
 	total := 0
 	err = r.forPartitions(ctx, ps, func(ctx context.Context, i int, p archive.Partition) error {
@@ -366,11 +366,11 @@ func (r *Reader) Trace(ctx context.Context, id TraceID) (*Trace, error) {
 		if len(traces) == 0 {
 			return nil
 		}
-		var keep []archive.Span
+		var keep []*archive.Span
 		if d.rows != nil {
 			for j := range d.rows {
 				if traces[d.rows[j].TraceID] {
-					keep = append(keep, d.rows[j])
+					keep = append(keep, &d.rows[j])
 				}
 			}
 		} else {
@@ -380,7 +380,9 @@ func (r *Reader) Trace(ctx context.Context, id TraceID) (*Trace, error) {
 				if err != nil {
 					return err
 				}
-				keep = append(keep, rows...)
+				for j := range rows {
+					keep = append(keep, &rows[j])
+				}
 			}
 		}
 		mu.Lock()
@@ -396,11 +398,11 @@ func (r *Reader) Trace(ctx context.Context, id TraceID) (*Trace, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows []archive.Span
+	rows := make([]*archive.Span, 0, total)
 	for _, rs := range results {
 		rows = append(rows, rs...)
 	}
-	t := Assemble(id, rows)
+	t := assemble(id, rows)
 	if t.Focus == "" {
 		return nil, fmt.Errorf("%w: no object with hash %x between %s and %s", ErrNotFound, id.Object[:], id.Start.Format(time.RFC3339), id.End.Format(time.RFC3339))
 	}
