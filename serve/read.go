@@ -347,6 +347,23 @@ func spanKey(s *archive.Span) ObjectKey {
 
 // Trace reads and assembles the trace an id names (before any pipeline).
 func (r *Reader) Trace(ctx context.Context, id TraceID) (*Trace, error) {
+	t, err := r.trace(ctx, id)
+	if errors.Is(err, archive.ErrNotExist) && r.forgetListing() {
+		t, err = r.trace(ctx, id) // a merge removed parts the cached listing named
+	}
+	return t, err
+}
+
+// forgetListing drops the cached listing; it says whether there was one.
+func (r *Reader) forgetListing() bool {
+	r.listMu.Lock()
+	defer r.listMu.Unlock()
+	had := r.listed != nil && r.listTTL > 0
+	r.listed = nil
+	return had
+}
+
+func (r *Reader) trace(ctx context.Context, id TraceID) (*Trace, error) {
 	l, ps, err := r.listPartitions(ctx, id.Start, id.End, "")
 	if err != nil {
 		return nil, err
@@ -446,6 +463,14 @@ func (r *Reader) Find(ctx context.Context, q Query) ([]Found, error) {
 	if err := CheckTags(q.Tags); err != nil {
 		return nil, err
 	}
+	found, err := r.find(ctx, q)
+	if errors.Is(err, archive.ErrNotExist) && r.forgetListing() {
+		found, err = r.find(ctx, q) // a merge removed parts the cached listing named
+	}
+	return found, err
+}
+
+func (r *Reader) find(ctx context.Context, q Query) ([]Found, error) {
 	if q.Limit <= 0 {
 		q.Limit = 20
 	}

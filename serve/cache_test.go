@@ -1,0 +1,170 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kairn-dev/kairn/archive"
+)
+
+func countKind(t *testing.T, tr *Trace, kind string) int {
+	t.Helper()
+	n := 0
+	for _, s := range tr.Spans {
+		if s.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func lateEvent(w time.Time, i int) archive.Span {
+	return archive.Span{Kind: "event", TraceID: "trace-dep", SpanID: fmt.Sprintf("f%015d", i), ParentSpanID: objectRow(ObjectKey{Cluster: "c", Resource: "pods", Namespace: "ns", Name: "web-1", UID: "u-pod"}, "Pod", "", w, "").SpanID,
+		Cluster: "c", Resource: "pods", Namespace: "ns", Name: "web-1", UID: "u-pod", WindowStart: w, StartTime: w.Add(100 * time.Second), EndTime: w.Add(100 * time.Second), Reason: "Pulled"}
+}
+
+// TestReaderCacheSeesNewPartsWithinTTL: a part flushed into an open (unmerged) window, or late
+// into a merged one, shows once the listing is older than ListTTL; before, the cached listing
+// answers (no List per request).
+func TestReaderCacheSeesNewPartsWithinTTL(t *testing.T) {
+	ctx := context.Background()
+	store, dep := testArchive(t, 2)
+	w0, w1 := t0, t0.Add(30*time.Minute)
+	// Window 0 merged, window 1 open.
+	pp, err := archive.ListPartition(ctx, store, archive.Partition{Cluster: "c", Window: w0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := archive.MergePartition(ctx, store, pp, func(s []archive.Span) []archive.Span { return s }); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 300 * time.Millisecond
+	r := NewReader(store, ReaderConfig{ListTTL: ttl})
+	id := TraceID{Pipeline: DefaultPipeline, Object: dep.Hash(), Start: t0, End: t0.Add(time.Hour)}
+	tr, err := r.Trace(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countKind(t, tr, "event"); n != 2 {
+		t.Fatalf("%d events, want 2", n)
+	}
+	// A late part in the merged window and a new part in the open one.
+	for i, w := range []time.Time{w0, w1} {
+		writer := []string{"ingest-late", "ingest"}[i]
+		if _, err := archive.WriteParts(ctx, store, writer, []archive.Span{lateEvent(w, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	tr, err = r.Trace(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countKind(t, tr, "event"); n != 2 && time.Since(start) < ttl {
+		t.Errorf("within the TTL: %d events, want the cached 2", n)
+	}
+	time.Sleep(ttl)
+	tr, err = r.Trace(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countKind(t, tr, "event"); n != 4 {
+		t.Errorf("after the TTL: %d events, want 4 (the late and the new one)", n)
+	}
+	// Without a TTL every request lists.
+	r0 := NewReader(store, ReaderConfig{ListTTL: -1})
+	if _, err := archive.WriteParts(ctx, store, "ingest-2", []archive.Span{lateEvent(w1, 7)}); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err = r0.Trace(ctx, id); err != nil || countKind(t, tr, "event") != 5 {
+		t.Errorf("no TTL: %v, want 5 events", err)
+	}
+}
+
+// TestReaderCacheInvalidatedByMerge: a merge that replaces a partition's parts (here changing
+// what they say) is read after the TTL, never a cached index or cached rows of the old parts.
+func TestReaderCacheInvalidatedByMerge(t *testing.T) {
+	ctx := context.Background()
+	store, dep := testArchive(t, 1)
+	p := archive.Partition{Cluster: "c", Window: t0}
+	merge := func(f func([]archive.Span) []archive.Span) {
+		t.Helper()
+		pp, err := archive.ListPartition(ctx, store, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := archive.MergePartition(ctx, store, pp, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merge(func(s []archive.Span) []archive.Span { return s })
+	r := NewReader(store, ReaderConfig{ListTTL: time.Millisecond})
+	id := TraceID{Pipeline: DefaultPipeline, Object: dep.Hash(), Start: t0, End: t0.Add(30 * time.Minute)}
+	reason := func() string {
+		t.Helper()
+		tr, err := r.Trace(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range tr.Spans {
+			if s.Kind == "event" {
+				return s.Name
+			}
+		}
+		return ""
+	}
+	if got := reason(); got != "event Pulling" {
+		t.Fatalf("before: %q", got)
+	}
+	if r.partitions.len() == 0 || r.rowCache.len() == 0 || r.files.len() == 0 {
+		t.Fatalf("nothing cached: %d partitions, %d row sets, %d footers", r.partitions.len(), r.rowCache.len(), r.files.len())
+	}
+	// A late part, then a merge that rewrites the event: a new merged part replaces the old one.
+	if _, err := archive.WriteParts(ctx, store, "ingest-late", []archive.Span{lateEvent(t0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	merge(func(s []archive.Span) []archive.Span {
+		for i := range s {
+			if s[i].Reason == "Pulling" {
+				s[i].Reason = "Rewritten"
+			}
+		}
+		return s
+	})
+	time.Sleep(2 * time.Millisecond)
+	if got := reason(); got != "event Rewritten" {
+		t.Errorf("after the merge: %q, want the merged part's", got)
+	}
+}
+
+// TestReaderCacheSurvivesMergeWithinTTL: a merge deletes the parts a cached listing names; the
+// request lists again instead of failing.
+func TestReaderCacheSurvivesMergeWithinTTL(t *testing.T) {
+	ctx := context.Background()
+	store, dep := testArchive(t, 1)
+	r := NewReader(store, ReaderConfig{ListTTL: time.Hour})
+	id := TraceID{Pipeline: DefaultPipeline, Object: dep.Hash(), Start: t0, End: t0.Add(30 * time.Minute)}
+	if _, err := r.Trace(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	pp, err := archive.ListPartition(ctx, store, archive.Partition{Cluster: "c", Window: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := archive.MergePartition(ctx, store, pp, func(s []archive.Span) []archive.Span { return s }); err != nil {
+		t.Fatal(err)
+	}
+	r.partitions = newLRU[*partitionData](1000) // as if evicted: the partition must be read again
+	tr, err := r.Trace(ctx, id)
+	if err != nil {
+		t.Fatalf("after a merge within the TTL: %v", err)
+	}
+	if n := countKind(t, tr, "event"); n != 1 {
+		t.Errorf("%d events, want 1", n)
+	}
+	if _, err := r.Find(ctx, Query{Pipeline: DefaultPipeline}); err != nil {
+		t.Errorf("find: %v", err)
+	}
+}
