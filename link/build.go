@@ -72,10 +72,11 @@ func (b *Batch) Observe(o Observation) { b.obs = append(b.obs, o) }
 // LastRevisions returns the newest revision of each object the batch saw (after Spans): what a
 // History should remember for the next batch.
 func (b *Batch) LastRevisions() []Revision { return b.last }
+
+// Revise adds a revision; a raw body stays raw (diffs and parent lookups read it as JSON).
 func (b *Batch) Revise(r Revision) {
-	if r.Body == nil && r.RawBody != nil {
-		r.Body, _ = DecodeBody(r.RawBody, r.Object.Group, r.Kind)
-		r.RawBody = nil
+	if r.Body == nil && len(r.RawBody) > 0 && r.RawBody[0] != '{' {
+		r.RawBody = nil // not an object: no body, as DecodeBody would have it
 	}
 	b.revs = append(b.revs, r)
 }
@@ -179,6 +180,10 @@ func (b *Batch) changes(objs map[ObjectKey]*object, st *Stats) []Observation {
 	var out []Observation
 	for _, o := range sortedObjects(objs) {
 		for i, r := range o.revs {
+			var hist *Revision
+			if i == 0 {
+				hist = b.history(r)
+			}
 			c := Observation{
 				Source:          SourceChange,
 				Object:          r.Object,
@@ -197,13 +202,13 @@ func (b *Batch) changes(objs map[ObjectKey]*object, st *Stats) []Observation {
 				c.Time, c.TimeSource = bestTime(sourced{r.Observed, "observed"}, sourced{r.DeletionTime, "deletionTimestamp"}, sourced{r.ManagerTime, "managedFields"})
 				if i > 0 {
 					c.PrevResourceVersion = o.revs[i-1].ResourceVersion
-					c.Changes = Diff(o.revs[i-1].Body, r.Body)
+					c.Changes = revisionDiff(&o.revs[i-1], &r)
 				}
-			case i == 0 && b.history(r) != nil:
-				prev := b.history(r)
+			case i == 0 && hist != nil:
+				prev := hist
 				c.Verb = "update"
 				c.PrevResourceVersion = prev.ResourceVersion
-				c.Changes = Diff(prev.Body, r.Body)
+				c.Changes = revisionDiff(prev, &r)
 				c.Time, c.TimeSource = bestTime(sourced{r.Observed, "observed"}, sourced{r.ManagerTime, "managedFields"})
 				if !r.DeletionTime.IsZero() && prev.DeletionTime.IsZero() {
 					c.Verb = "delete-requested"
@@ -226,7 +231,7 @@ func (b *Batch) changes(objs map[ObjectKey]*object, st *Stats) []Observation {
 				prev := o.revs[i-1]
 				c.Verb = "update"
 				c.PrevResourceVersion = prev.ResourceVersion
-				c.Changes = Diff(prev.Body, r.Body)
+				c.Changes = revisionDiff(&prev, &r)
 				t, src := bestTime(sourced{r.Observed, "observed"}, sourced{r.ManagerTime, "managedFields"})
 				if !r.DeletionTime.IsZero() && prev.DeletionTime.IsZero() {
 					// A graceful delete sets deletionTimestamp without a managedFields entry.

@@ -92,8 +92,8 @@ func (s *RevisionStore) replay() error {
 		if _, err := io.ReadFull(r, body); err != nil || crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(hdr[4:]) {
 			break // a torn or corrupt tail: everything before it is good
 		}
-		var rev Revision
-		if err := json.Unmarshal(body, &rev); err != nil {
+		rev, err := decodeStored(body)
+		if err != nil {
 			break
 		}
 		s.index(rev, revPos{off: off, n: uint32(8 + n), rv: rvNum(rev.ResourceVersion)})
@@ -135,7 +135,7 @@ func (s *RevisionStore) Put(revs ...Revision) error {
 		if e, ok := s.live[uidHash(rev.Object.UID)]; ok && e.cur.rv >= rvNum(rev.ResourceVersion) {
 			continue
 		}
-		body, err := json.Marshal(rev)
+		body, err := EncodeRecord(Record{Revision: &rev})
 		if err != nil {
 			return err
 		}
@@ -173,11 +173,26 @@ func (s *RevisionStore) read(pos revPos) (Revision, bool) {
 	if _, err := s.f.ReadAt(buf, pos.off); err != nil {
 		return Revision{}, false
 	}
-	var rev Revision
-	if json.Unmarshal(buf[8:], &rev) != nil {
-		return Revision{}, false
+	rev, err := decodeStored(buf[8:])
+	return rev, err == nil
+}
+
+// decodeStored decodes a logged revision: the spool's record encoding (the body kept as JSON),
+// or JSON of the Revision as logs written before it hold.
+func decodeStored(b []byte) (Revision, error) {
+	if len(b) > 0 && b[0] == '{' {
+		var rev Revision
+		err := json.Unmarshal(b, &rev)
+		return rev, err
 	}
-	return rev, true
+	r, err := DecodeRecord(b)
+	if err != nil {
+		return Revision{}, err
+	}
+	if r.Revision == nil {
+		return Revision{}, errors.New("revision log: not a revision")
+	}
+	return *r.Revision, nil
 }
 
 func (s *RevisionStore) Before(uid, rv string) (Revision, bool) {

@@ -25,7 +25,7 @@ func TestRevisionStoreKeepsTwoNewestAndSurvivesATornTail(t *testing.T) {
 	if r, ok := s.Before("a", "10"); !ok || r.ResourceVersion != "9" {
 		t.Errorf("Before(a, 10) = %v %v", r.ResourceVersion, ok)
 	}
-	if r, ok := s.Before("a", "9"); !ok || r.ResourceVersion != "5" || r.Body["spec"].(map[string]any)["image"] != "v5" {
+	if r, ok := s.Before("a", "9"); !ok || r.ResourceVersion != "5" || bodyOf(&r)["spec"].(map[string]any)["image"] != "v5" {
 		t.Errorf("Before(a, 9) = %+v %v (a late older revision must not displace newer ones)", r, ok)
 	}
 	if uid, ok := s.UIDByName(ObjectKey{Cluster: "c", Resource: "pods", Namespace: "n", Name: "p-b"}); !ok || uid != "b" {

@@ -54,7 +54,7 @@ func parentsOf(k ObjectKey, r *Revision, resolve func(ObjectKey) ObjectKey) (*Pa
 	// The annotation places an object that no controller owns; on an owned object (controllers
 	// copy annotations: a Deployment's reach its ReplicaSets) it is a secondary link, so it
 	// never tears a workload's tree apart.
-	if p, ok := annotationParent(k, r.Body); ok {
+	if p, ok := annotationParent(k, bodyString(r, "metadata", "annotations", ParentAnnotation)); ok {
 		if p.Key.UID == "" {
 			p.Key = resolve(p.Key)
 		}
@@ -65,7 +65,7 @@ func parentsOf(k ObjectKey, r *Revision, resolve func(ObjectKey) ObjectKey) (*Pa
 		}
 	}
 	if k.Group == "discovery.k8s.io" && k.Resource == "endpointslices" {
-		if svc := label(r.Body, "kubernetes.io/service-name"); svc != "" {
+		if svc := bodyString(r, "metadata", "labels", "kubernetes.io/service-name"); svc != "" {
 			key := resolve(ObjectKey{Cluster: k.Cluster, Resource: "services", Namespace: k.Namespace, Name: svc})
 			if !hasTarget(all, key) {
 				all = append(all, Parent{RelService, key, "Service"})
@@ -73,7 +73,7 @@ func parentsOf(k ObjectKey, r *Revision, resolve func(ObjectKey) ObjectKey) (*Pa
 		}
 	}
 	if k.Group == "" && k.Resource == "pods" {
-		if node := nodeName(r.Body); node != "" {
+		if node := bodyString(r, "spec", "nodeName"); node != "" {
 			all = append(all, Parent{RelNode, resolve(ObjectKey{Cluster: k.Cluster, Resource: "nodes", Name: node}), "Node"})
 		}
 	}
@@ -101,10 +101,8 @@ func hasTarget(ps []Parent, k ObjectKey) bool {
 	return false
 }
 
-func annotationParent(k ObjectKey, body map[string]any) (Parent, bool) {
-	meta, _ := body["metadata"].(map[string]any)
-	ann, _ := meta["annotations"].(map[string]any)
-	raw, _ := ann[ParentAnnotation].(string)
+// annotationParent reads the kairn.dev/parent annotation's value.
+func annotationParent(k ObjectKey, raw string) (Parent, bool) {
 	if raw == "" {
 		return Parent{}, false
 	}
@@ -125,17 +123,4 @@ func annotationParent(k ObjectKey, body map[string]any) (Parent, bool) {
 	}
 	return Parent{RelAnnotation, ObjectKey{Cluster: ref.Cluster, Group: ref.Group, Resource: strings.ToLower(ref.Resource),
 		Namespace: ref.Namespace, Name: ref.Name, UID: ref.UID}, ref.Kind}, true
-}
-
-func label(body map[string]any, name string) string {
-	meta, _ := body["metadata"].(map[string]any)
-	labels, _ := meta["labels"].(map[string]any)
-	s, _ := labels[name].(string)
-	return s
-}
-
-func nodeName(body map[string]any) string {
-	spec, _ := body["spec"].(map[string]any)
-	s, _ := spec["nodeName"].(string)
-	return s
 }
