@@ -52,7 +52,7 @@ type Reader struct {
 type ReaderConfig struct {
 	Window   time.Duration // the window length the archive was written with (default 30m)
 	MaxRows  int           // most archive rows one trace may read (default 2,000,000); more is ErrTooLarge
-	Parallel int           // partitions read at once (default 8)
+	Parallel int           // partitions read at once (default 8; 32 from a remote store such as S3)
 	// ListTTL is how long a listing of the archive is reused (default 5s; negative: list on
 	// every request). New parts show after at most this long.
 	ListTTL time.Duration
@@ -77,6 +77,9 @@ func NewReader(store archive.Store, cfg ReaderConfig) *Reader {
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
+		if _, remote := store.(archive.RangeReader); remote {
+			cfg.Parallel = 32 // waiting on the network, not the CPU
+		}
 	}
 	if cfg.ListTTL == 0 {
 		cfg.ListTTL = 5 * time.Second
