@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kairn-dev/kairn/archive"
+	"github.com/kairn-dev/kairn/internal/benchrow"
 )
 
 // TestBenchRolloutFirstPull times rollout-first-pull over the synthetic archive (synth_test.go),
@@ -88,6 +89,9 @@ func TestBenchRolloutFirstPull(t *testing.T) {
 		t.Error("no rollouts in the synthetic archive")
 	}
 	want := render(t, e, rfp)
+	benchrow.Record(benchrow.Row{Name: "rollout-first-pull, 100 M spans (extrapolated)", Value: extra(query).Seconds(), Unit: "s",
+		Baseline: extra(base).Seconds(), BaselineName: "full scan", Target: 10, Max: true,
+		Note: fmt.Sprintf("measured %d spans in %s on 2 threads, linear extrapolation", n, query.Round(time.Millisecond))})
 
 	// From MinIO, through the sparse cache, cold.
 	start := time.Now()
@@ -124,6 +128,8 @@ func TestBenchRolloutFirstPull(t *testing.T) {
 	coldScan, _ := timeIt(re, fullScan)
 	all := re.Fetched()
 	t.Logf("  then the full scan: %s, fetched in all %.1f MiB = %s", coldScan.Round(time.Millisecond), float64(all.Bytes)/(1<<20), pct(all.Bytes))
+	benchrow.Record(benchrow.Row{Name: "rollout-first-pull from MinIO: bytes fetched", Value: 100 * float64(fetched.Bytes) / float64(fetched.FileBytes),
+		Unit: "% of archive", Baseline: 100 * float64(all.Bytes) / float64(fetched.FileBytes), BaselineName: "after a full scan", Target: 30, Max: true})
 	if spans >= 1_000_000 && fetched.Bytes*10 > fetched.FileBytes*3 {
 		t.Errorf("rollout-first-pull fetched %s of the archive, more than the 30%% target", pct(fetched.Bytes))
 	}
