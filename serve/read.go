@@ -56,14 +56,15 @@ type ReaderConfig struct {
 	// ListTTL is how long a listing of the archive is reused (default 5s; negative: list on
 	// every request). New parts show after at most this long.
 	ListTTL time.Duration
-	// CacheRows bounds the rows (object index rows, and span rows of partitions not merged yet)
-	// kept between requests (default 1,000,000; negative: none).
+	// CacheRows bounds the partitions' objects kept between requests: object index rows, plus
+	// 4 per span row of partitions not merged yet (a span row is about 4 index rows in memory).
+	// Default 1,000,000 (≈ 250 MB at most); negative: none.
 	CacheRows int
-	// CacheFiles bounds the parsed part footers kept (default 4096; negative: none).
+	// CacheFiles bounds the parsed part footers kept (default 1024; negative: none).
 	CacheFiles int
-	// CacheTraceRows bounds the decoded rows of recently read traces kept, per part (default
-	// 200,000; negative: none). Opening a trace again (the UI's search, then the trace, then
-	// another pipeline) then decodes nothing.
+	// CacheTraceRows bounds the decoded span rows of recently read traces kept (default
+	// 100,000, ≈ 100 MB at most; negative: none). Opening a trace again (the UI's search, then
+	// the trace, then another pipeline) then decodes nothing.
 	CacheTraceRows int
 }
 
@@ -88,10 +89,10 @@ func NewReader(store archive.Store, cfg ReaderConfig) *Reader {
 		cfg.CacheRows = 1_000_000
 	}
 	if cfg.CacheFiles == 0 {
-		cfg.CacheFiles = 4096
+		cfg.CacheFiles = 1024
 	}
 	if cfg.CacheTraceRows == 0 {
-		cfg.CacheTraceRows = 200_000
+		cfg.CacheTraceRows = 100_000
 	}
 	return &Reader{store: store, window: cfg.Window, maxRows: cfg.MaxRows, parallel: cfg.Parallel, listTTL: cfg.ListTTL,
 		partitions: newLRU[*partitionData](int64(cfg.CacheRows)), files: newLRU[*partFile](int64(cfg.CacheFiles)),
@@ -234,7 +235,7 @@ func (r *Reader) readObjects(ctx context.Context, l *listing, p archive.Partitio
 		h := indexKey(&d.objects[i]).Hash()
 		d.byHash[h] = append(d.byHash[h], int32(i))
 	}
-	r.partitions.put(fp.String(), d, int64(len(d.objects)+len(d.rows))+1)
+	r.partitions.put(fp.String(), d, int64(len(d.objects)+4*len(d.rows))+1)
 	return d, nil
 }
 
