@@ -61,7 +61,7 @@ func FuzzAuditDecoderDifferential(f *testing.F) {
 	differentialSeeds(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var got, want auditEvent
-		items, gotErr := decodeAuditEvent(raw, &got)
+		items, gotErr := decodeAuditEvent(raw, &got, &interner{})
 		wantErr := json.Unmarshal(raw, &want)
 		if (gotErr == nil) != (wantErr == nil) {
 			t.Fatalf("%q: decodeAuditEvent error %v, encoding/json error %v", raw, gotErr, wantErr)
@@ -83,7 +83,7 @@ func FuzzAuditDecoderDifferential(f *testing.F) {
 		}
 		// The facts, with the body decoded lazily (fieldsV1 left out) on one side.
 		var lazy auditEvent
-		decodeAuditEvent(raw, &lazy)
+		decodeAuditEvent(raw, &lazy, nil)
 		gf, gerr := auditFacts("c", &lazy)
 		wf, werr := auditFacts("c", &want)
 		if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {

@@ -154,6 +154,7 @@ type input struct {
 	cluster string
 	sink    Sink
 	stats   Stats
+	intern  interner
 }
 
 func (in *input) malformed(line int, reason string, raw []byte) {
@@ -229,7 +230,7 @@ func (a *auditReader) value(line int, raw []byte) {
 		return
 	}
 	var ev auditEvent
-	items, err := decodeAuditEvent(raw, &ev)
+	items, err := decodeAuditEvent(raw, &ev, &a.intern)
 	if err != nil {
 		a.malformed(line, "bad audit event: "+jsonReason(err), raw)
 		return

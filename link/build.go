@@ -609,14 +609,19 @@ func btoi(b bool) int {
 }
 
 // hash64 and hash128 give the deterministic ids every writer agrees on.
-func hash64(parts ...string) string {
-	h := xxh3.New()
+// joinZero lays parts out as the hashes read them: each part followed by a 0 byte (in buf when
+// it fits, so hashing a span id allocates nothing but the id).
+func joinZero(buf []byte, parts []string) []byte {
 	for _, p := range parts {
-		h.WriteString(p)
-		h.Write([]byte{0})
+		buf = append(append(buf, p...), 0)
 	}
+	return buf
+}
+
+func hash64(parts ...string) string {
+	var arr [256]byte
+	s := xxh3.Hash(joinZero(arr[:0], parts))
 	var b [8]byte
-	s := h.Sum64()
 	for i := range 8 {
 		b[i] = byte(s >> (56 - 8*i))
 	}
@@ -624,11 +629,7 @@ func hash64(parts ...string) string {
 }
 
 func hash128(parts ...string) string {
-	h := xxh3.New()
-	for _, p := range parts {
-		h.WriteString(p)
-		h.Write([]byte{0})
-	}
-	b := h.Sum128().Bytes()
+	var arr [256]byte
+	b := xxh3.Hash128(joinZero(arr[:0], parts)).Bytes()
 	return hex.EncodeToString(b[:])
 }

@@ -1,10 +1,14 @@
 package link
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/zeebo/xxh3"
 
 	"github.com/kairn-dev/kairn/archive"
 )
@@ -163,5 +167,28 @@ func TestEventTimedByAuditedCreation(t *testing.T) {
 		if r.Kind == archive.KindEvent && (!r.StartTime.Equal(audit.Time) || r.TimeSource != "audit") {
 			t.Errorf("event at %s (%s), want the audited creation %s", r.StartTime, r.TimeSource, audit.Time)
 		}
+	}
+}
+
+// TestHashesStable: span and trace ids are part of the archive; the one-shot hashes give what the
+// streaming hasher gave.
+func TestHashesStable(t *testing.T) {
+	parts := []string{"object", "c", "apps", "deployments", "shop", strings.Repeat("web", 100), "u", ""}
+	h := xxh3.New()
+	for _, p := range parts {
+		h.WriteString(p)
+		h.Write([]byte{0})
+	}
+	s := h.Sum64()
+	var b [8]byte
+	for i := range 8 {
+		b[i] = byte(s >> (56 - 8*i))
+	}
+	if got, want := hash64(parts...), hex.EncodeToString(b[:]); got != want {
+		t.Errorf("hash64 %s, streaming %s", got, want)
+	}
+	b16 := h.Sum128().Bytes()
+	if got, want := hash128(parts...), hex.EncodeToString(b16[:]); got != want {
+		t.Errorf("hash128 %s, streaming %s", got, want)
 	}
 }
