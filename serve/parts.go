@@ -266,6 +266,16 @@ func mergeRanges(rs []byteRange, gap int64) []byteRange {
 	return out
 }
 
+// detachedReader reads through r until r is cleared.
+type detachedReader struct{ r io.ReaderAt }
+
+func (d *detachedReader) ReadAt(p []byte, off int64) (int, error) {
+	if d.r == nil {
+		return 0, errors.New("part file read after its footer was parsed")
+	}
+	return d.r.ReadAt(p, off)
+}
+
 // partFile is a part's parsed footer and how each of its columns maps onto archive.Span.
 type partFile struct {
 	f      *parquet.File
@@ -285,7 +295,11 @@ func openPartFile(ctx context.Context, src partSource, o archive.ObjectInfo, sta
 	if err := sr.prefetch([]byteRange{{o.Size - tail, o.Size}}); err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", o.Key, err)
 	}
-	f, err := parquet.OpenFile(sr, o.Size, parquet.SkipBloomFilters(true), parquet.SkipMagicBytes(o.Size > wholeLimit))
+	// The File keeps its reader; the cached one must not keep this request's bytes (or
+	// context): pages are read through PagesFrom with each request's own reader.
+	dr := &detachedReader{sr}
+	f, err := parquet.OpenFile(dr, o.Size, parquet.SkipBloomFilters(true), parquet.SkipMagicBytes(o.Size > wholeLimit))
+	dr.r = nil
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", o.Key, err)
 	}
