@@ -13,6 +13,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/kairn-dev/kairn/archive"
+	"github.com/kairn-dev/kairn/internal/benchrow"
 	"github.com/kairn-dev/kairn/internal/testminio"
 )
 
@@ -110,7 +111,7 @@ func BenchmarkTrace48Windows(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchTrace(b, store)
+		benchTrace(b, store, "local", 100)
 	})
 	b.Run("minio", func(b *testing.B) {
 		endpoint, ak, sk := testminio.Start(b)
@@ -119,11 +120,11 @@ func BenchmarkTrace48Windows(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchTrace(b, store)
+		benchTrace(b, store, "MinIO", 300)
 	})
 }
 
-func benchTrace(b *testing.B, store archive.Store) {
+func benchTrace(b *testing.B, store archive.Store, where string, targetMs float64) {
 	dep := benchArchive(b, store)
 	ctx := context.Background()
 	id := TraceID{Pipeline: Pipeline{DisplayTree, SelectSubtree}, Object: dep.Hash(), Start: t0, End: t0.Add(24 * time.Hour)}
@@ -172,6 +173,9 @@ func benchTrace(b *testing.B, store archive.Store) {
 			b.ReportMetric(readMs, "baseline-read-ms")
 			b.ReportMetric(decodeMs, "baseline-decode-ms")
 			b.ReportMetric(load1(), "load1")
+			benchrow.Record(benchrow.Row{Name: fmt.Sprintf("trace across 48 windows, 10k observations, %s, %s: p99", where, v.name),
+				Value: pct(0.99), Unit: "ms", Baseline: decodeMs, BaselineName: "decode the 48 parts whole", Target: targetMs, Max: true,
+				Note: fmt.Sprintf("p50 %.1f ms, %.1f CPU-ms/fetch, load %.1f", pct(0.50), float64(cpu.Microseconds())/1000/float64(len(lat)), load1())})
 		})
 	}
 }
