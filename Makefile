@@ -31,13 +31,18 @@ demo: build
 		--audit $(RECORDING)/audit.log.gz $(addprefix --watch ,$(DEMO_WATCH)) && \
 	  $(BIN) report rollout-first-pull --archive $(ARCHIVE) )
 
-# rollout-first-pull over a synthetic archive of 10 M spans (generated once into ~/.cache/kairn/bench),
-# against a full scan of the same files, then read from MinIO: docs/performance.md.
+# The benchmark table (docs/performance.md): each benchmark records its figure, a baseline measured
+# in the same run and the target (internal/benchrow) into bench/rows.jsonl; internal/benchtable
+# prints the table and writes bench/results.json. rollout-first-pull runs over a synthetic archive
+# of 10 M spans, generated once into ~/.cache/kairn/bench (≈ 5 min cold), then read from MinIO.
+BENCH_ROWS := bench/rows.jsonl
 bench: minio
-	go test -run '^$$' -bench . -benchmem -benchtime 2s -cpu 1 ./cmd/kairn/ ./link/ ./collect/
-	KAIRN_MINIO_BIN="$$(hack/minio.sh path)" KAIRN_BENCH_SPANS=$${KAIRN_BENCH_SPANS:-10000000} \
+	@mkdir -p bench && rm -f $(BENCH_ROWS)
+	KAIRN_BENCH_RESULTS=$(CURDIR)/$(BENCH_ROWS) go test -run '^$$' -bench . -benchmem -benchtime 2s -cpu 1 ./cmd/kairn/ ./link/ ./collect/
+	KAIRN_BENCH_RESULTS=$(CURDIR)/$(BENCH_ROWS) KAIRN_MINIO_BIN="$$(hack/minio.sh path)" KAIRN_BENCH_SPANS=$${KAIRN_BENCH_SPANS:-10000000} \
 		go test -count=1 -run '^TestBenchRolloutFirstPull$$' -v -timeout 60m ./analyze/
-	KAIRN_MINIO_BIN="$$(hack/minio.sh path)" go test -run '^$$' -bench BenchmarkTrace48Windows -benchtime 30x ./serve/
+	KAIRN_BENCH_RESULTS=$(CURDIR)/$(BENCH_ROWS) KAIRN_MINIO_BIN="$$(hack/minio.sh path)" go test -run '^$$' -bench BenchmarkTrace48Windows -benchtime 30x ./serve/
+	@echo; go run ./internal/benchtable $(BENCH_ROWS) bench/results.json
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzAuditDecoder -fuzztime 30s ./collect/
