@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/kairn-dev/kairn/internal/benchrow"
 )
 
 func TestRevisionStoreKeepsTwoNewestAndSurvivesATornTail(t *testing.T) {
@@ -84,7 +86,10 @@ func BenchmarkRevisionStoreMemory(b *testing.B) {
 				s.Put(batch...)
 				runtime.GC()
 				runtime.ReadMemStats(&after)
-				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(s.Len()), "bytes/object")
+				perObject := float64(after.HeapAlloc-before.HeapAlloc) / float64(s.Len())
+				b.ReportMetric(perObject, "bytes/object")
+				benchrow.Record(benchrow.Row{Name: fmt.Sprintf("memory per live object (%d objects)", n), Value: perObject,
+					Unit: "B", Target: 300, Max: true, Note: "RevisionStore heap growth / objects"})
 				s.Close()
 			}
 		})
