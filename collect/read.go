@@ -159,7 +159,8 @@ type input struct {
 
 func (in *input) malformed(line int, reason string, raw []byte) {
 	in.stats.Malformed++
-	in.sink.Malformed(Malformed{File: in.file, Line: line, Reason: reason, Raw: raw})
+	// raw may be the splitter's buffer, valid only until the next value: the sink keeps a copy.
+	in.sink.Malformed(Malformed{File: in.file, Line: line, Reason: reason, Raw: bytes.Clone(raw)})
 }
 
 // eachValue hands every well-formed top-level JSON value to fn, after wrongKind has vetted the

@@ -25,7 +25,8 @@ type valueSplitter struct {
 }
 
 // splitValue is one raw top-level value with the line it started on; Err is set when the bytes
-// are not a complete value.
+// are not a complete value. Raw may point into the reader's buffer: it is valid until the next
+// call of next, and a value kept longer must be copied.
 type splitValue struct {
 	Raw  []byte
 	Line int
@@ -136,12 +137,17 @@ func (s *valueSplitter) next() (splitValue, error) {
 			case '}', ']':
 				depth--
 				if depth == 0 {
-					buf = append(buf, lineBytes[from:i+1]...)
+					// A value within one line (JSON lines) is handed out where it lies, uncopied.
+					raw := lineBytes[from : i+1]
+					if len(buf) > 0 {
+						buf = append(buf, raw...)
+						raw = buf
+					}
 					if rest := bytes.TrimSpace(lineBytes[i+1:]); len(rest) > 0 {
 						// Another value on the same line: hand it back for the next call.
 						s.pending, s.pendLine = append([]byte(nil), rest...), lineNo
 					}
-					return splitValue{Raw: buf, Line: start}, nil
+					return splitValue{Raw: raw, Line: start}, nil
 				}
 			}
 			i++

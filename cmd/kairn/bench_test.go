@@ -13,6 +13,7 @@ import (
 
 	"github.com/kairn-dev/kairn/archive"
 	"github.com/kairn-dev/kairn/collect"
+	"github.com/kairn-dev/kairn/internal/jsonscan"
 	"github.com/kairn-dev/kairn/internal/synth"
 	"github.com/kairn-dev/kairn/link"
 )
@@ -272,4 +273,32 @@ func BenchmarkMergeRows(b *testing.B) {
 		link.MergeRows(in, nil)
 	}
 	b.ReportMetric(float64(len(rows)*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkValidateOnly is the floor under any decoder that rejects what encoding/json rejects:
+// one validating pass over the same lines and nothing else (kairn's scanner, and json.Valid).
+func BenchmarkValidateOnly(b *testing.B) {
+	_, lines := benchAudit(b)
+	size := 0
+	for _, l := range lines {
+		size += len(l)
+	}
+	for _, v := range []struct {
+		name  string
+		valid func([]byte) bool
+	}{
+		{"jsonscan", func(l []byte) bool { end, err := jsonscan.Skip(l, 0, false); return err == nil && jsonscan.End(l, end) == nil }},
+		{"encoding-json", json.Valid},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			for range b.N {
+				for _, l := range lines {
+					if !v.valid(l) {
+						b.Fatal("invalid line")
+					}
+				}
+			}
+			reportEvents(b, len(lines), size)
+		})
+	}
 }
