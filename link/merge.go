@@ -207,6 +207,18 @@ func rank(src string) int {
 // mergeObservation combines two copies of one fact: the most precise time with the write that
 // goes with it, and the diff against the nearest previous revision.
 func mergeObservation(dst, src *archive.Span) {
+	if dst.Kind == archive.KindChange {
+		// A writer that saw this revision first, without the one before, guessed "create" or
+		// "observe" and timed it by the object's metadata; a copy whose writer knew the revision
+		// before knows it was an update: the guess yields, and the audit join is redone over the
+		// partition (relinkAudits).
+		switch {
+		case firstSightingGuess(dst) && knewPrevious(src):
+			yieldGuess(dst, src)
+		case firstSightingGuess(src) && knewPrevious(dst):
+			yieldGuess(src, dst)
+		}
+	}
 	deleted := dst.Kind == archive.KindChange && (dst.Verb == "delete" || src.Verb == "delete")
 	if r, d := rank(src.TimeSource), rank(dst.TimeSource); r < d || (r == d && src.StartTime.Before(dst.StartTime)) {
 		dst.StartTime, dst.EndTime, dst.TimeSource = src.StartTime, src.EndTime, src.TimeSource
@@ -232,6 +244,23 @@ func mergeObservation(dst, src *archive.Span) {
 		dst.ResourceVersion = src.ResourceVersion
 	}
 	dst.NoOp = dst.NoOp || src.NoOp
+}
+
+func firstSightingGuess(s *archive.Span) bool {
+	return (s.Verb == "create" || s.Verb == "observe") && s.PrevResourceVersion == "" && s.AuditLink == ""
+}
+
+func knewPrevious(s *archive.Span) bool { return s.PrevResourceVersion != "" }
+
+// yieldGuess makes a first-sighting guess take the knowing copy's verb and times.
+func yieldGuess(guess, knowing *archive.Span) {
+	guess.Verb = changeClass(knowing.Verb)
+	guess.StartTime, guess.EndTime, guess.TimeSource = knowing.StartTime, knowing.EndTime, knowing.TimeSource
+	guess.RevisionTime, guess.RevisionTimeSource = knowing.RevisionTime, knowing.RevisionTimeSource
+	if knowing.AuditLink == "" {
+		// The guess's audit id came with its body; the join is made again by resourceVersion.
+		guess.AuditID, guess.User, guess.UserAgent, guess.StatusCode, guess.Subresource = "", "", "", 0, ""
+	}
 }
 
 // resolveUIDs gives rows that name an object without its uid (a Metadata-level audit record, a
@@ -343,6 +372,11 @@ func relinkAudits(rows map[string]*archive.Span) {
 	obs := make([]Observation, len(ids))
 	for i, id := range ids {
 		r := rows[id]
+		if r.Kind == archive.KindAudit {
+			// Whether a write changed nothing depends on which revisions a writer saw: derived
+			// again over the partition.
+			r.NoOp = false
+		}
 		o := Observation{
 			Source: Source(r.Kind), Object: ObjectKey{Cluster: r.Cluster, Group: r.APIGroup, Resource: r.Resource, Namespace: r.Namespace, Name: r.Name, UID: r.UID},
 			Time: r.StartTime, EndTime: r.EndTime, TimeSource: r.TimeSource, ID: r.ObservationID,

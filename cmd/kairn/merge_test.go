@@ -244,3 +244,42 @@ func TestMergeEveryStaysUpWithMetrics(t *testing.T) {
 		t.Errorf("no JSON log lines:\n%s", stderr.String())
 	}
 }
+
+// The deployment the Helm chart makes: the leader's watches in one writer, the audit webhook's
+// batches split over two replicas (blocks of 20 events, alternately). Once merged, every library
+// report answers as one writer does.
+func TestMergeWatchLeaderAndWebhookReplicas(t *testing.T) {
+	audit, watches := recordingFiles(t)
+	straight := t.TempDir()
+	kairn(t, ingestArgs(straight, audit, watches)...)
+	kairn(t, "merge", "--quiet", "--archive", straight, "--open")
+
+	var halves [2]bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(gunzipFile(t, audit)))
+	sc.Buffer(nil, 64<<20)
+	for i := 0; sc.Scan(); i++ {
+		halves[(i/20)%2].Write(append(sc.Bytes(), '\n'))
+	}
+	dir := t.TempDir()
+	kairn(t, ingestArgs(dir, "", watches)...)
+	for i := range halves {
+		p := filepath.Join(t.TempDir(), "audit-replica-"+strconv.Itoa(i)+".log")
+		os.WriteFile(p, halves[i].Bytes(), 0o644)
+		kairn(t, ingestArgs(dir, p, nil)...)
+	}
+	kairn(t, "merge", "--quiet", "--archive", dir, "--open")
+	for _, r := range strings.Fields(reportNames(t)) {
+		got, want := kairn(t, "report", r, "--archive", dir, "--format", "csv"), kairn(t, "report", r, "--archive", straight, "--format", "csv")
+		if got != want {
+			t.Errorf("report %s differs from one writer:\n%s", r, firstDiff(got, want))
+		}
+	}
+}
+
+func reportNames(t *testing.T) string {
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(kairn(t, "report", "--list")), "\n") {
+		names = append(names, strings.Fields(l)[0])
+	}
+	return strings.Join(names, " ")
+}
