@@ -143,8 +143,9 @@ func (s *valueSplitter) next() (splitValue, error) {
 						buf = append(buf, raw...)
 						raw = buf
 					}
-					if rest := bytes.TrimSpace(lineBytes[i+1:]); len(rest) > 0 {
-						// Another value on the same line: hand it back for the next call.
+					if rest := bytes.TrimLeft(lineBytes[i+1:], " \t\r"); len(bytes.TrimSpace(rest)) > 0 {
+						// Another value on the same line: hand it back for the next call, with
+						// its line end, so a string it leaves open ends with the line.
 						s.pending, s.pendLine = append([]byte(nil), rest...), lineNo
 					}
 					return splitValue{Raw: raw, Line: start}, nil
