@@ -169,12 +169,7 @@ func TestAnalyzeRunsOnScheduleWithMetrics(t *testing.T) {
 
 func TestAnalyzeToMinIO(t *testing.T) {
 	audit, watches := recordingFiles(t)
-	endpoint, ak, sk := testminio.Start(t)
-	testminio.Bucket(t, endpoint, ak, sk, "kairn")
-	t.Setenv("KAIRN_S3_ENDPOINT", endpoint)
-	t.Setenv("AWS_ACCESS_KEY_ID", ak)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", sk)
-	t.Setenv("AWS_REGION", "us-east-1")
+	useMinIO(t, testminio.StartServer(t))
 	loc := "s3://kairn/archives/analyze"
 	kairn(t, ingestArgs(loc, audit, watches)...)
 	kairn(t, "analyze", "--archive", loc, "--once", "--job", "rollout-first-pull", "--csv")

@@ -431,14 +431,19 @@ func TestIngestIsIdempotent(t *testing.T) {
 	}
 }
 
+// useMinIO points the kairn commands the test runs at s3:// archives in srv's bucket "kairn".
+func useMinIO(t *testing.T, srv *testminio.Server) {
+	t.Helper()
+	testminio.Bucket(t, srv.Endpoint, srv.AccessKey, srv.SecretKey, "kairn")
+	t.Setenv("KAIRN_S3_ENDPOINT", srv.Endpoint)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	t.Setenv("AWS_REGION", "us-east-1")
+}
+
 func TestS3ArchiveThroughMinIO(t *testing.T) {
 	audit, watches := recordingFiles(t)
-	endpoint, ak, sk := testminio.Start(t)
-	testminio.Bucket(t, endpoint, ak, sk, "kairn")
-	t.Setenv("KAIRN_S3_ENDPOINT", endpoint)
-	t.Setenv("AWS_ACCESS_KEY_ID", ak)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", sk)
-	t.Setenv("AWS_REGION", "us-east-1")
+	useMinIO(t, testminio.StartServer(t))
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	local := t.TempDir()
 	kairn(t, ingestArgs(local, audit, watches)...)

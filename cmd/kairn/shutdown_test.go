@@ -19,11 +19,7 @@ import (
 func TestCollectShutdownIsBoundedAndLosesNothing(t *testing.T) {
 	auditPath, lines := recordingAudit(t)
 	minio := testminio.StartServer(t)
-	testminio.Bucket(t, minio.Endpoint, minio.AccessKey, minio.SecretKey, "kairn")
-	t.Setenv("KAIRN_S3_ENDPOINT", minio.Endpoint)
-	t.Setenv("AWS_ACCESS_KEY_ID", minio.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", minio.SecretKey)
-	t.Setenv("AWS_REGION", "us-east-1")
+	useMinIO(t, minio)
 	archiveLoc := "s3://kairn/shutdown"
 	spool := filepath.Join(t.TempDir(), "spool")
 	start := func() (*collector, string) {
