@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/kairn-dev/kairn/internal/testtool"
 )
 
 // EnvBin names the environment variable holding the MinIO server binary to use.
@@ -41,51 +42,9 @@ const Version = "v0.0.0-20260212201848-7aac2a2c5b7c"
 const startTimeout = 90 * time.Second
 
 // Binary returns the MinIO server binary to use, or "" and a reason when there is none.
-func Binary() (string, string) {
-	if bin := os.Getenv(EnvBin); bin != "" {
-		if st, err := os.Stat(bin); err != nil || st.IsDir() {
-			return "", fmt.Sprintf("$%s=%s is not a file", EnvBin, bin)
-		}
-		return bin, ""
-	}
-	cache := os.Getenv("KAIRN_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", "no $HOME to find the MinIO cache in"
-			}
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "kairn")
-	}
-	bin := filepath.Join(cache, "minio", pinnedVersion(), "minio")
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Sprintf("no MinIO server at %s and $%s is unset", bin, EnvBin)
-	}
-	return bin, ""
-}
+func Binary() (string, string) { return tool.Find() }
 
-// pinnedVersion reads the MinIO version from hack/tools/minio/go.mod next to this source file.
-func pinnedVersion() string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return Version
-	}
-	gomod := filepath.Join(filepath.Dir(file), "..", "..", "hack", "tools", "minio", "go.mod")
-	data, err := os.ReadFile(gomod)
-	if err != nil {
-		return Version
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
-		if len(f) >= 2 && f[0] == "github.com/minio/minio" {
-			return f[1]
-		}
-	}
-	return Version
-}
+var tool = testtool.Tool{Env: EnvBin, Dir: "minio", Module: "github.com/minio/minio", Name: "minio", Fallback: Version}
 
 // Start runs a fresh single-drive MinIO server on free loopback ports with a temporary data
 // directory, waits until it is ready and stops it when the test ends. It skips the test when no

@@ -12,11 +12,8 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -24,6 +21,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kairn-dev/kairn/internal/testtool"
 )
 
 // EnvBin names the environment variable holding the nats-server binary to use.
@@ -34,49 +33,9 @@ const EnvBin = "KAIRN_NATS_BIN"
 const Version = "v2.15.2"
 
 // Binary returns the nats-server binary to use, or "" and a reason when there is none.
-func Binary() (string, string) {
-	if bin := os.Getenv(EnvBin); bin != "" {
-		if st, err := os.Stat(bin); err != nil || st.IsDir() {
-			return "", fmt.Sprintf("$%s=%s is not a file", EnvBin, bin)
-		}
-		return bin, ""
-	}
-	cache := os.Getenv("KAIRN_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", "no $HOME to find the nats-server cache in"
-			}
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "kairn")
-	}
-	bin := filepath.Join(cache, "nats-server", pinnedVersion(), "nats-server")
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Sprintf("$%s is unset and there is no nats-server at %s", EnvBin, bin)
-	}
-	return bin, ""
-}
+func Binary() (string, string) { return tool.Find() }
 
-func pinnedVersion() string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return Version
-	}
-	data, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "hack", "tools", "nats", "go.mod"))
-	if err != nil {
-		return Version
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
-		if len(f) >= 2 && f[0] == "github.com/nats-io/nats-server/v2" {
-			return f[1]
-		}
-	}
-	return Version
-}
+var tool = testtool.Tool{Env: EnvBin, Dir: "nats", Module: "github.com/nats-io/nats-server/v2", Name: "nats-server", Fallback: Version}
 
 // Server is a running nats-server with JetStream enabled, on a free loopback port with a
 // temporary store directory. It is stopped when the test ends.
