@@ -54,7 +54,7 @@ func (s *Stats) Add(o Stats) {
 // form of the linker: everything it is given is linked together.
 type Batch struct {
 	cfg  Config
-	obs  []Observation
+	obs  [][]Observation // in chunks of obsChunk
 	revs []Revision
 	last []Revision // the newest revision of each object, after Spans
 }
@@ -67,7 +67,17 @@ func NewBatch(cfg Config) *Batch {
 	return &Batch{cfg: cfg}
 }
 
-func (b *Batch) Observe(o Observation) { b.obs = append(b.obs, o) }
+// Observe adds an observation. They are kept in chunks of fixed size: a batch never copies the
+// ones it holds to grow (Spans copies them once, de-duplicated).
+func (b *Batch) Observe(o Observation) {
+	if n := len(b.obs); n == 0 || len(b.obs[n-1]) == cap(b.obs[n-1]) {
+		b.obs = append(b.obs, make([]Observation, 0, obsChunk))
+	}
+	last := &b.obs[len(b.obs)-1]
+	*last = append(*last, o)
+}
+
+const obsChunk = 1024
 
 // LastRevisions returns the newest revision of each object the batch saw (after Spans): what a
 // History should remember for the next batch.
@@ -161,16 +171,23 @@ func (b *Batch) objects() map[ObjectKey]*object {
 	return objs
 }
 
-func dedupe(in []Observation, st *Stats) []Observation {
-	seen := make(map[string]struct{}, len(in))
-	out := make([]Observation, 0, len(in)+len(in)/2)
-	for _, o := range in {
-		if _, dup := seen[o.ID]; dup {
-			st.Duplicates++
-			continue
+func dedupe(chunks [][]Observation, st *Stats) []Observation {
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	seen := make(map[string]struct{}, n)
+	out := make([]Observation, 0, n+n/2)
+	for _, c := range chunks {
+		for i := range c {
+			o := &c[i]
+			if _, dup := seen[o.ID]; dup {
+				st.Duplicates++
+				continue
+			}
+			seen[o.ID] = struct{}{}
+			out = append(out, *o)
 		}
-		seen[o.ID] = struct{}{}
-		out = append(out, o)
 	}
 	return out
 }

@@ -103,7 +103,14 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 		return s
 	}
 
-	rows := make([]archive.Span, 0, len(obs)+len(obs)/4)
+	// Each observation's object span first; the rows once the number of object spans is known,
+	// so the ~1 KB rows are never copied to grow.
+	type placed struct {
+		parent *archive.Span
+		kind   string
+		w, end time.Time
+	}
+	place := make([]placed, len(obs))
 	for i := range obs {
 		o := &obs[i]
 		end := o.EndTime
@@ -115,8 +122,7 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 		if kind == "" {
 			kind = kindOf[o.Object]
 		}
-		parent := objectSpan(o.Object, kind, w, o.Time, end)
-		rows = append(rows, observationRow(o, kind, parent, w, end))
+		place[i] = placed{objectSpan(o.Object, kind, w, o.Time, end), kind, w, end}
 	}
 
 	// Nest object spans under their primary parents' spans in the same window, and record the
@@ -141,6 +147,12 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 			s.Links = append(s.Links, archive.Link{Relation: p.Relation, Cluster: t.Cluster, APIGroup: t.APIGroup, Resource: t.Resource,
 				Namespace: t.Namespace, Name: t.Name, UID: t.UID, SpanID: t.SpanID})
 		}
+	}
+
+	rows := make([]archive.Span, 0, len(obs)+len(order))
+	for i := range obs {
+		p := &place[i]
+		rows = append(rows, observationRow(&obs[i], p.kind, p.parent, p.w, p.end))
 	}
 
 	// The trace is the root of the tree of primary parents.
