@@ -87,11 +87,15 @@ func kindRank(k string) int {
 	return 1
 }
 
+// zstdCodec is shared by every part written: it pools its encoders, whose history tables are
+// megabytes (a codec per part allocated them anew each time).
+var zstdCodec = &zstd.Codec{Level: zstd.SpeedDefault}
+
 // EncodeParquet writes rows (already sorted) as one zstd Parquet file.
 func EncodeParquet(rows []Span) ([]byte, error) {
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[Span](&buf,
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.Compression(zstdCodec),
 		parquet.KeyValueMetadata("kairn.schema.version", SchemaVersion),
 		parquet.PageBufferSize(256<<10),
 	)
