@@ -45,8 +45,12 @@ bench: minio
 	@echo; go run ./internal/benchtable $(BENCH_ROWS) bench/results.json
 
 fuzz:
-	go test -run '^$$' -fuzz FuzzAuditDecoder -fuzztime 30s ./collect/
-	go test -run '^$$' -fuzz FuzzWatchDecoder -fuzztime 30s ./collect/
+	go test -run '^$$' -fuzz '^FuzzAuditDecoder$$' -fuzztime 30s ./collect/
+	go test -run '^$$' -fuzz '^FuzzWatchDecoder$$' -fuzztime 30s ./collect/
+	go test -run '^$$' -fuzz '^FuzzAuditDecoderDifferential$$' -fuzztime 30s ./collect/
+	go test -run '^$$' -fuzz '^FuzzWatchBodyDifferential$$' -fuzztime 30s ./collect/
+	go test -run '^$$' -fuzz '^FuzzRawDiff$$' -fuzztime 30s ./link/
+	go test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 30s ./link/
 
 # Live tests against a real control plane (deploy/dev/cluster.sh: etcd, kube-apiserver,
 # controller-manager, scheduler, kwok; built once into ~/.cache/kairn, ~10 min cold).
