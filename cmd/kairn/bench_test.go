@@ -287,7 +287,10 @@ func BenchmarkValidateOnly(b *testing.B) {
 		name  string
 		valid func([]byte) bool
 	}{
-		{"jsonscan", func(l []byte) bool { end, err := jsonscan.Skip(l, 0, false); return err == nil && jsonscan.End(l, end) == nil }},
+		{"jsonscan", func(l []byte) bool {
+			end, err := jsonscan.Skip(l, 0, false)
+			return err == nil && jsonscan.End(l, end) == nil
+		}},
 		{"encoding-json", json.Valid},
 	} {
 		b.Run(v.name, func(b *testing.B) {

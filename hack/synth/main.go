@@ -59,4 +59,3 @@ func must(err error) {
 		os.Exit(1)
 	}
 }
-

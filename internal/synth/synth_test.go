@@ -34,10 +34,10 @@ func TestDeterministic(t *testing.T) {
 
 type mix struct {
 	n, body, events, bytes int
-	verbs                   map[string]int
-	ua                      map[string]int
-	reasons                 map[string]int
-	size                    map[string][]int
+	verbs                  map[string]int
+	ua                     map[string]int
+	reasons                map[string]int
+	size                   map[string][]int
 }
 
 func measure(t *testing.T, audit []byte) mix {
