@@ -13,6 +13,7 @@ import (
 
 	"github.com/kairn-dev/kairn/archive"
 	"github.com/kairn-dev/kairn/collect"
+	"github.com/kairn-dev/kairn/internal/benchrow"
 	"github.com/kairn-dev/kairn/internal/jsonscan"
 	"github.com/kairn-dev/kairn/internal/synth"
 	"github.com/kairn-dev/kairn/link"
@@ -129,6 +130,17 @@ func (r *ratios) iteration(b *testing.B, took time.Duration, lines [][]byte) {
 	}
 }
 
+// record adds the stage to make bench's table: events/s against the map baseline, with the
+// issue's throughput target, and with a ratio target the ratio itself as a second row.
+func (r *ratios) record(name string, target, ratioTarget float64) {
+	rate, base := float64(r.events)/r.best.Seconds(), float64(r.events)/r.bestMap.Seconds()
+	benchrow.Record(benchrow.Row{Name: name + ", one core", Value: rate, Unit: "events/s", Baseline: base,
+		BaselineName: "encoding/json into maps", Target: target})
+	if ratioTarget > 0 {
+		benchrow.Record(benchrow.Row{Name: name + " / encoding/json of the same bytes", Value: rate / base, Unit: "×", Target: ratioTarget})
+	}
+}
+
 func (r *ratios) report(b *testing.B) {
 	b.ReportMetric(float64(r.events)/r.best.Seconds(), "best-events/s")
 	b.ReportMetric(float64(r.events)/r.bestMap.Seconds(), "stdlib-map-events/s")
@@ -190,6 +202,7 @@ func BenchmarkAuditDecode(b *testing.B) {
 	}
 	reportEvents(b, len(lines), int(info.Size()))
 	r.report(b)
+	r.record("audit decode", 0, 0)
 }
 
 // BenchmarkIngestPipeline is the whole ingest: decode → spool (fsync'd) → link per window →
@@ -230,6 +243,8 @@ func BenchmarkIngestPipeline(b *testing.B) {
 	reportEvents(b, len(lines), int(info.Size()))
 	r.report(b)
 	b.ReportMetric(float64(parquetBytes)/float64(spans), "parquet-bytes/span")
+	r.record("ingest (decode → spool → link → Parquet)", 100_000, 1.0)
+	benchrow.Record(benchrow.Row{Name: "Parquet bytes per span (generated traffic)", Value: float64(parquetBytes) / float64(spans), Unit: "B", Target: 120, Max: true})
 }
 
 // batchSink links everything in one batch, in memory.
@@ -273,6 +288,7 @@ func BenchmarkMergeRows(b *testing.B) {
 		link.MergeRows(in, nil)
 	}
 	b.ReportMetric(float64(len(rows)*b.N)/b.Elapsed().Seconds(), "rows/s")
+	benchrow.Record(benchrow.Row{Name: "merge, one core", Value: float64(len(rows)*b.N) / b.Elapsed().Seconds(), Unit: "rows/s"})
 }
 
 // BenchmarkValidateOnly is the floor under any decoder that rejects what encoding/json rejects:
