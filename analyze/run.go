@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -277,7 +276,7 @@ func putFile(ctx context.Context, store archive.Store, key, file string) (int64,
 	if err != nil {
 		return 0, err
 	}
-	return fi.Size(), store.Put(ctx, key, io.Reader(f), fi.Size())
+	return fi.Size(), store.Put(ctx, key, f, fi.Size())
 }
 
 // logProgress logs fetch progress at every quarter of a long fetch.
