@@ -254,13 +254,19 @@ func knewPrevious(s *archive.Span) bool { return s.PrevResourceVersion != "" }
 
 // yieldGuess makes a first-sighting guess take the knowing copy's verb and times.
 func yieldGuess(guess, knowing *archive.Span) {
-	guess.Verb = changeClass(knowing.Verb)
 	guess.StartTime, guess.EndTime, guess.TimeSource = knowing.StartTime, knowing.EndTime, knowing.TimeSource
 	guess.RevisionTime, guess.RevisionTimeSource = knowing.RevisionTime, knowing.RevisionTimeSource
 	if knowing.AuditLink == "" {
 		// The guess's audit id came with its body; the join is made again by resourceVersion.
+		guess.Verb = changeClass(knowing.Verb)
 		guess.AuditID, guess.User, guess.UserAgent, guess.StatusCode, guess.Subresource = "", "", "", 0, ""
+		return
 	}
+	// The knowing copy is joined to its write (its times are the write's): the guess takes the
+	// join whole. Taking the times alone left a change timed by an audit record without its user,
+	// which the partition's join then took as joined already.
+	guess.Verb, guess.AuditLink = knowing.Verb, knowing.AuditLink
+	guess.AuditID, guess.User, guess.UserAgent, guess.StatusCode, guess.Subresource = knowing.AuditID, knowing.User, knowing.UserAgent, knowing.StatusCode, knowing.Subresource
 }
 
 // resolveUIDs gives rows that name an object without its uid (a Metadata-level audit record, a

@@ -59,3 +59,42 @@ func TestMergeJoinsAcrossWindows(t *testing.T) {
 		t.Errorf("the Event must be kept once, in the window of its audited copy: first %v, second %v", e1, e2)
 	}
 }
+
+// A change one writer saw first (a guess: "create", no previous revision, not joined) and another
+// writer saw joined to its audited write keeps the join whole when merged: user and all, as a
+// run that saw everything gives (TestIngestSurvivesKill9 found a resumed ingest losing the user).
+func TestMergeGuessTakesTheJoin(t *testing.T) {
+	w := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	at := w.Add(5*time.Minute + 312106*time.Microsecond)
+	key := ObjectKey{Cluster: "c", Group: "apps", Resource: "deployments", Namespace: "ns", Name: "web", UID: "d1"}
+	obj := archive.Span{Kind: archive.KindObject, SpanID: ObjectSpanID(key, w), Cluster: "c", APIGroup: "apps", Resource: "deployments",
+		Namespace: "ns", Name: "web", UID: "d1", WindowStart: w, StartTime: w, EndTime: at}
+	row := func(kind, id string) archive.Span {
+		return archive.Span{Kind: kind, SpanID: hash64("obs", id), ParentSpanID: obj.SpanID, ObservationID: id,
+			Cluster: "c", APIGroup: "apps", Resource: "deployments", Namespace: "ns", Name: "web", UID: "d1", WindowStart: w}
+	}
+	audit := row(archive.KindAudit, "audit/A/ResponseComplete")
+	audit.StartTime, audit.EndTime, audit.TimeSource = at, at.Add(9*time.Millisecond), "audit"
+	audit.AuditID, audit.Verb, audit.StatusCode, audit.User, audit.UserAgent, audit.ResourceVersion, audit.AuditLink = "A", "update", 200, "system:serviceaccount:kube-system:deployment-controller", "kcm", "430", LinkByResourceVersion
+	knowing := row(archive.KindChange, "change/d1/430")
+	knowing.StartTime, knowing.EndTime, knowing.TimeSource = audit.StartTime, audit.EndTime, "audit"
+	knowing.Verb, knowing.ResourceVersion, knowing.PrevResourceVersion, knowing.AuditLink = "update", "430", "412", LinkByResourceVersion
+	knowing.AuditID, knowing.User, knowing.UserAgent, knowing.StatusCode = "A", audit.User, "kcm", 200
+	knowing.RevisionTime, knowing.RevisionTimeSource = at.Truncate(time.Second), "managedFields"
+	guess := row(archive.KindChange, "change/d1/430")
+	guess.StartTime, guess.EndTime, guess.TimeSource = at.Truncate(time.Second), at.Truncate(time.Second), "managedFields"
+	guess.Verb, guess.ResourceVersion, guess.AuditID = "observe", "430", "A"
+	guess.RevisionTime, guess.RevisionTimeSource = guess.StartTime, "managedFields"
+
+	for _, order := range [][]archive.Span{{obj, audit, guess, knowing}, {obj, audit, knowing, guess}} {
+		var c *archive.Span
+		for _, r := range MergeRows(append([]archive.Span(nil), order...), nil) {
+			if r.ObservationID == "change/d1/430" {
+				c = &r
+			}
+		}
+		if c == nil || c.User != audit.User || c.AuditID != "A" || c.Verb != "update" || c.PrevResourceVersion != "412" || !c.StartTime.Equal(at) || c.AuditLink != LinkByResourceVersion {
+			t.Errorf("merged change %+v, want it joined to audit A by %s", c, audit.User)
+		}
+	}
+}

@@ -43,11 +43,16 @@ const (
 )
 
 // EncodeRecord and DecodeRecord are the spool encoding.
-func EncodeRecord(r Record) ([]byte, error) {
-	var e enc
+func EncodeRecord(r Record) ([]byte, error) { return AppendRecord(nil, r) }
+
+// AppendRecord appends the encoding of r to dst (many records can share one buffer).
+func AppendRecord(dst []byte, r Record) ([]byte, error) {
+	e := enc{b: dst}
 	switch {
 	case r.Observation != nil && r.Revision == nil:
-		e.b = make([]byte, 0, 512)
+		if dst == nil {
+			e.b = make([]byte, 0, 512)
+		}
 		e.byte(recObservation)
 		e.observation(r.Observation)
 	case r.Revision != nil && r.Observation == nil:
@@ -60,7 +65,9 @@ func EncodeRecord(r Record) ([]byte, error) {
 			}
 			body = b
 		}
-		e.b = make([]byte, 0, 256+len(body))
+		if dst == nil {
+			e.b = make([]byte, 0, 256+len(body))
+		}
 		e.byte(recRevision)
 		e.revision(v)
 		if body == nil {

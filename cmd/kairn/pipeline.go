@@ -113,6 +113,7 @@ func (p *pipeline) NewBatch() collect.Batch {
 type spoolBatch struct {
 	p       *pipeline
 	pending map[time.Time][][]byte
+	arena   []byte // the pending records' bytes, reused after each commit
 	bad     []collect.Malformed
 	err     error
 }
@@ -130,11 +131,16 @@ func (b *spoolBatch) add(r link.Record) {
 		b.bad = append(b.bad, collect.Malformed{File: "(revision)", Reason: "object revision without any timestamp: cannot place it in a window"})
 		return
 	}
-	rec, err := link.EncodeRecord(r)
+	// Records are encoded into one growing buffer; a record keeps pointing at the array it was
+	// written to when the buffer moves, so none is copied twice.
+	start := len(b.arena)
+	arena, err := link.AppendRecord(b.arena, r)
 	if err != nil {
 		b.err = err
 		return
 	}
+	b.arena = arena
+	rec := arena[start:len(arena):len(arena)]
 	w := b.p.flusher.WindowOf(t)
 	b.pending[w] = append(b.pending[w], rec)
 }
@@ -164,6 +170,7 @@ func (b *spoolBatch) Commit() error {
 		}
 		delete(b.pending, w)
 	}
+	b.arena = b.arena[:0] // the spool has its copy of every record
 	if len(b.bad) > 0 {
 		b.p.mu.Lock()
 		b.p.bad = append(b.p.bad, b.bad...)
