@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -84,8 +85,16 @@ func (l *Local) List(_ context.Context, prefix string) ([]ObjectInfo, error) {
 	if _, err := os.Stat(l.root); os.IsNotExist(err) {
 		return nil, fmt.Errorf("archive %s does not exist (ingest something into it first)", l.root)
 	}
+	// Walk only the folder the prefix names, not the whole archive.
+	start := l.root
+	if i := strings.LastIndex(prefix, "/"); i > 0 {
+		start = filepath.Join(l.root, filepath.FromSlash(prefix[:i]))
+	}
 	var out []ObjectInfo
-	err := filepath.WalkDir(l.root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while listed (a merge replacing parts), or no such folder
+		}
 		if err != nil {
 			return err
 		}
@@ -101,6 +110,9 @@ func (l *Local) List(_ context.Context, prefix string) ([]ObjectInfo, error) {
 			return nil
 		}
 		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"errors"
 	"io"
 	"path/filepath"
@@ -99,5 +100,46 @@ func TestParquetPartIsVersionedAndSorted(t *testing.T) {
 	}
 	if k := PartKey("dev", w, "ingest-ab"); k != "spans/cluster=dev/window=20261124T0530/ingest-ab.parquet" {
 		t.Errorf("PartKey = %s", k)
+	}
+}
+
+// A listing racing with deletes (a merge replacing parts next door) leaves the deleted files out
+// instead of failing; a prefix whose folder does not exist lists nothing.
+func TestLocalListWhileDeleting(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if objs, err := s.List(ctx, "spans/cluster=none/"); err != nil || len(objs) != 0 {
+		t.Fatalf("missing folder: %v %v", objs, err)
+	}
+	for round := range 20 {
+		var keys []string
+		for i := range 200 {
+			key := fmt.Sprintf("spans/cluster=c/window=%02d/p-%03d.parquet", round, i)
+			keys = append(keys, key)
+			if err := s.Put(ctx, key, strings.NewReader("x"), 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for _, k := range keys {
+				s.Delete(ctx, k)
+			}
+		}()
+		for {
+			if _, err := s.List(ctx, "spans/"); err != nil {
+				t.Fatalf("list while deleting: %v", err)
+			}
+			select {
+			case <-done:
+			default:
+				continue
+			}
+			break
+		}
 	}
 }
