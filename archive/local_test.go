@@ -3,8 +3,8 @@ package archive
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
