@@ -4,30 +4,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-// The second bundled recording: DaemonSet rollouts on two kwok nodes (testdata/daemonset/README.md).
-var daemonsetDir = filepath.Join("..", "..", "testdata", "daemonset")
-
-func daemonsetFiles(t testing.TB) (audit string, watches []string) {
-	t.Helper()
-	audit = filepath.Join(daemonsetDir, "audit.log.gz")
-	if _, err := os.Stat(audit); err != nil {
-		t.Fatalf("bundled recording missing: %v", err)
-	}
-	watches, _ = filepath.Glob(filepath.Join(daemonsetDir, "watch-*.json.gz"))
-	if len(watches) == 0 {
-		t.Fatal("no watch streams in testdata/daemonset")
-	}
-	return audit, watches
-}
 
 type recording struct {
 	name           string

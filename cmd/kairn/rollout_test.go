@@ -20,18 +20,25 @@ import (
 	"github.com/kairn-dev/kairn/internal/testminio"
 )
 
-// The bundled recording, made on a real control plane (testdata/recording/README.md).
-var recordingDir = filepath.Join("..", "..", "testdata", "recording")
+// The bundled recordings, made on a real control plane (testdata/*/README.md): the main one, and
+// DaemonSet rollouts on two kwok nodes.
+var (
+	recordingDir = filepath.Join("..", "..", "testdata", "recording")
+	daemonsetDir = filepath.Join("..", "..", "testdata", "daemonset")
+)
 
-func recordingFiles(t testing.TB) (audit string, watches []string) {
+func recordingFiles(t testing.TB) (audit string, watches []string) { return bundled(t, recordingDir) }
+func daemonsetFiles(t testing.TB) (audit string, watches []string) { return bundled(t, daemonsetDir) }
+
+func bundled(t testing.TB, dir string) (audit string, watches []string) {
 	t.Helper()
-	audit = filepath.Join(recordingDir, "audit.log.gz")
+	audit = filepath.Join(dir, "audit.log.gz")
 	if _, err := os.Stat(audit); err != nil {
 		t.Fatalf("bundled recording missing: %v", err)
 	}
-	watches, _ = filepath.Glob(filepath.Join(recordingDir, "watch-*.json.gz"))
+	watches, _ = filepath.Glob(filepath.Join(dir, "watch-*.json.gz"))
 	if len(watches) == 0 {
-		t.Fatal("no watch streams in the bundled recording")
+		t.Fatalf("no watch streams in %s", dir)
 	}
 	return audit, watches
 }
