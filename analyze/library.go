@@ -14,10 +14,15 @@ import (
 // (rollout-first-pull → rollout_first_pull).
 func ViewName(query string) string { return strings.ReplaceAll(query, "-", "_") }
 
-// RegisterLibrary registers every library query as a view, so ad-hoc SQL can build on reports:
-// SELECT * FROM rollout_first_pull WHERE latency_seconds > 30.
-func (e *Engine) RegisterLibrary(ctx context.Context) error {
+// RegisterLibrary registers library queries as views, so ad-hoc SQL can build on reports:
+// SELECT * FROM rollout_first_pull WHERE latency_seconds > 30. With a statement given, only the
+// views its text mentions are registered (binding a view over many parts takes time).
+func (e *Engine) RegisterLibrary(ctx context.Context, statement string) error {
+	lower := strings.ToLower(statement)
 	for _, name := range queries.Names() {
+		if statement != "" && !strings.Contains(lower, ViewName(name)) {
+			continue
+		}
 		q, err := queries.Get(name)
 		if err != nil {
 			return err

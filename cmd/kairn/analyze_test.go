@@ -231,7 +231,7 @@ func TestSQLPrompt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	if err := eng.RegisterLibrary(ctx); err != nil {
+	if err := eng.RegisterLibrary(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	script := `.format csv
@@ -248,6 +248,10 @@ SELECT nope;
 	want := "n\n" + strconv.Itoa(len(groundTruth(t, audit, watches))) + "\n"
 	if !strings.HasPrefix(stdout.String(), want) {
 		t.Errorf("output %q, want it to start %q", stdout.String(), want)
+	}
+	// -c registers the report views the statement names.
+	if got := kairn(t, "sql", "--archive", dir, "--format", "csv", "-c", "SELECT count(*) AS n FROM Rollout_First_Pull"); !strings.HasPrefix(stdout.String(), got) {
+		t.Errorf("sql -c over a report view: %q, the prompt said %q", got, stdout.String())
 	}
 	for _, view := range []string{"spans", "objects", "object_windows", "rollout_first_pull", "pod_startup_latency"} {
 		if !strings.Contains(stdout.String(), view+",VIEW") {

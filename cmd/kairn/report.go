@@ -113,7 +113,7 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer eng.Close()
-	if err := eng.RegisterLibrary(ctx); err != nil {
+	if err := eng.RegisterLibrary(ctx, *command); err != nil {
 		return err
 	}
 	if *command != "" {
