@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -488,10 +489,13 @@ func jsonShape(v any, prefix string, out map[string]bool) {
 	}
 }
 
+// TestHTTPMatchesJaegerFixture compares the JSON shape with Jaeger's golden UI fixture, which
+// lives with the other real recordings in ../shared/realdata next to the repo (never copied in).
 func TestHTTPMatchesJaegerFixture(t *testing.T) {
-	fixture, err := os.ReadFile("testdata/jaeger-ui-trace-fixture-ui_01.json")
+	path := filepath.Join("..", "..", "shared", "realdata", "jaeger-ui-trace-fixture-ui_01.json")
+	fixture, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("Jaeger's fixture not available (%v): it lives in ../shared/realdata next to the repo", err)
 	}
 	var want any
 	if err := json.Unmarshal(fixture, &want); err != nil {
