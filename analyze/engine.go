@@ -60,7 +60,7 @@ type Engine struct {
 // then fetches the column chunks it reads (columns.go) before it runs.
 func Open(ctx context.Context, store archive.Store, opts Options) (*Engine, error) {
 	e := &Engine{opening: true}
-	parts, index, err := archiveFiles(ctx, store, opts)
+	parts, index, shared, err := archiveFiles(ctx, store, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func Open(ctx context.Context, store archive.Store, opts Options) (*Engine, erro
 		}
 	}
 	for _, stmt := range []string{
-		"CREATE VIEW spans AS SELECT * FROM read_parquet(" + fileList(spanFiles) + ", union_by_name = true)",
+		spansView(spanFiles, parts, shared),
 		"CREATE VIEW object_windows AS SELECT * FROM read_parquet(" + fileList(indexFiles) + ", union_by_name = true)",
 		objectsView,
 	} {
@@ -221,24 +221,56 @@ func (e *Engine) emptyFile(name string, encode func() ([]byte, error)) ([]string
 	return []string{p}, os.WriteFile(p, data, 0o644)
 }
 
-// archiveFiles lists the live span parts and the object index files of the partitions opts
-// selects.
-func archiveFiles(ctx context.Context, store archive.Store, opts Options) (parts, index []archive.ObjectInfo, err error) {
+// archiveFiles lists the live span parts and the object index files; shared holds the keys of
+// parts whose partition has more than one live part (not merged yet, several writers).
+func archiveFiles(ctx context.Context, store archive.Store, opts Options) (parts, index []archive.ObjectInfo, shared map[string]bool, err error) {
 	partitions, err := archive.ListPartitions(ctx, store)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list %s: %w", store, err)
+		return nil, nil, nil, fmt.Errorf("list %s: %w", store, err)
 	}
 	objs, err := store.List(ctx, archive.IndexPrefix)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list %s: %w", store, err)
+		return nil, nil, nil, fmt.Errorf("list %s: %w", store, err)
 	}
 	for _, o := range objs {
 		if strings.HasSuffix(o.Key, ".parquet") {
 			index = append(index, o)
 		}
 	}
+	shared = map[string]bool{}
+	for _, p := range partitions {
+		if len(p.Live) > 1 {
+			for _, o := range p.Live {
+				shared[o.Key] = true
+			}
+		}
+	}
 	parts, index = prune(opts, partitions, index)
-	return parts, index, nil
+	return parts, index, shared, nil
+}
+
+// spansView is the view `spans`: merged partitions as they are, and in partitions not merged
+// yet, one row per span id, since several writers (collector replicas, a watch leader, a rerun)
+// may each hold a copy; the merger combines the copies, the view keeps one.
+func spansView(files []string, parts []archive.ObjectInfo, shared map[string]bool) string {
+	var alone, together []string
+	for i, f := range files {
+		if i < len(parts) && shared[parts[i].Key] {
+			together = append(together, f)
+		} else {
+			alone = append(alone, f)
+		}
+	}
+	var selects []string
+	if len(alone) > 0 {
+		selects = append(selects, "SELECT * FROM read_parquet("+fileList(alone)+", union_by_name = true)")
+	}
+	if len(together) > 0 {
+		selects = append(selects, `SELECT * EXCLUDE (kairn_copy) FROM (
+    SELECT *, row_number() OVER (PARTITION BY cluster, span_id ORDER BY start_time, end_time, observation_id) AS kairn_copy
+    FROM read_parquet(`+fileList(together)+`, union_by_name = true)) WHERE kairn_copy = 1`)
+	}
+	return "CREATE VIEW spans AS " + strings.Join(selects, "\nUNION ALL BY NAME\n")
 }
 
 // Parts is the number of Parquet parts behind the view.
