@@ -503,15 +503,25 @@ type env struct {
 	helmBin, kubectlBin, kubeconfig, kubeVersion string
 }
 
-func requireEnv(t *testing.T) *env {
+// requireHelm skips unless the live tests are on and Helm is built: enough for tests that render
+// the chart and run its containers' commands without the cluster.
+func requireHelm(t *testing.T) *env {
 	t.Helper()
 	if os.Getenv("KAIRN_E2E") != "1" {
 		t.Skip("live tests run with KAIRN_E2E=1 against deploy/dev/cluster.sh (make e2e)")
 	}
-	e := &env{helmBin: os.Getenv("KAIRN_HELM_BIN"), kubectlBin: os.Getenv("KUBECTL"), kubeconfig: os.Getenv("KUBECONFIG")}
+	e := &env{helmBin: os.Getenv("KAIRN_HELM_BIN")}
 	if e.helmBin == "" {
 		t.Skip("KAIRN_HELM_BIN is not set (make e2e sets it from hack/helm.sh path)")
 	}
+	return e
+}
+
+// requireEnv is requireHelm plus the dev cluster, reachable with kubectl.
+func requireEnv(t *testing.T) *env {
+	t.Helper()
+	e := requireHelm(t)
+	e.kubectlBin, e.kubeconfig = os.Getenv("KUBECTL"), os.Getenv("KUBECONFIG")
 	if e.kubectlBin == "" {
 		e.kubectlBin = "kubectl"
 	}

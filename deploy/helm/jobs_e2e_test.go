@@ -21,14 +21,7 @@ import (
 // default range relative to the run, -24h .. 0s, and fixed dates around the recording), and the
 // analyze Deployment until its readiness probe (/readyz) and liveness probe (/healthz) pass.
 func TestHelmJobsE2E(t *testing.T) {
-	helmBin := os.Getenv("KAIRN_HELM_BIN")
-	switch {
-	case os.Getenv("KAIRN_E2E") != "1":
-		t.Skip("live tests run with KAIRN_E2E=1 (make e2e)")
-	case helmBin == "":
-		t.Skip("KAIRN_HELM_BIN is not set (make e2e sets it from hack/helm.sh path)")
-	}
-	e := &env{helmBin: helmBin}
+	e := requireHelm(t)
 	dir := t.TempDir()
 	bin := kairnBin(t)
 	ingest := func(archiveDir string) {

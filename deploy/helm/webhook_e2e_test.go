@@ -26,14 +26,7 @@ import (
 // webhook backend does) posting an audit EventList. The right token is accepted (the batch is
 // spooled), a wrong one gets 401, and a client that does not trust the chart's CA fails TLS.
 func TestHelmWebhookE2E(t *testing.T) {
-	helmBin := os.Getenv("KAIRN_HELM_BIN")
-	switch {
-	case os.Getenv("KAIRN_E2E") != "1":
-		t.Skip("live tests run with KAIRN_E2E=1 (make e2e)")
-	case helmBin == "":
-		t.Skip("KAIRN_HELM_BIN is not set (make e2e sets it from hack/helm.sh path)")
-	}
-	e := &env{helmBin: helmBin}
+	e := requireHelm(t)
 	// The apiserver dials 127.0.0.1 here: the name goes into the certificate as extraSANs does.
 	out := e.helm(t, "template", "e2e", chartDir, "--namespace", "kairn", "--show-only", "templates/webhook-secrets.yaml",
 		"--set", "cluster.name=dev", "--set", "archive.url=s3://kairn/archive",
@@ -121,7 +114,7 @@ func TestHelmWebhookE2E(t *testing.T) {
 	if code, err := post(client("not-"+good, ca)); err != nil || code != http.StatusUnauthorized {
 		t.Errorf("wrong token: %d %v, want 401", code, err)
 	}
-	other := mustOtherCA(t)
+	other := mustOtherCA(t, e)
 	if _, err := post(client(good, other)); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("a client that does not trust the chart's CA: %v, want a certificate error", err)
 	}
@@ -150,9 +143,8 @@ func auditBatch(t *testing.T, n int) []byte {
 }
 
 // mustOtherCA is a CA certificate that did not sign the collector's certificate.
-func mustOtherCA(t *testing.T) []byte {
+func mustOtherCA(t *testing.T, e *env) []byte {
 	t.Helper()
-	e := &env{helmBin: os.Getenv("KAIRN_HELM_BIN")}
 	out := e.helm(t, "template", "other", chartDir, "--namespace", "other", "--show-only", "templates/webhook-secrets.yaml",
 		"--set", "cluster.name=dev", "--set", "archive.url=s3://kairn/archive")
 	for _, d := range splitDocs(t, out) {
