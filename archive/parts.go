@@ -156,8 +156,8 @@ func toSet(list []string) map[string]bool {
 	return s
 }
 
-// ReadPart reads every row of one part.
-func ReadPart(ctx context.Context, store Store, key string) ([]Span, error) {
+// ReadAll reads one whole object.
+func ReadAll(ctx context.Context, store Store, key string) ([]byte, error) {
 	rc, err := store.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -166,6 +166,15 @@ func ReadPart(ctx context.Context, store Store, key string) ([]Span, error) {
 	data, err := io.ReadAll(rc)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return data, nil
+}
+
+// ReadPart reads every row of one part.
+func ReadPart(ctx context.Context, store Store, key string) ([]Span, error) {
+	data, err := ReadAll(ctx, store, key)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := parquet.Read[Span](bytes.NewReader(data), int64(len(data)))
 	if err != nil {

@@ -93,15 +93,7 @@ type wholeSource struct {
 }
 
 func (s *wholeSource) fetch(ctx context.Context, off, n int64) ([]byte, error) {
-	s.once.Do(func() {
-		rc, err := s.store.Get(ctx, s.key)
-		if err != nil {
-			s.err = err
-			return
-		}
-		defer rc.Close()
-		s.data, s.err = io.ReadAll(rc)
-	})
+	s.once.Do(func() { s.data, s.err = archive.ReadAll(ctx, s.store, s.key) })
 	if s.err != nil {
 		return nil, s.err
 	}

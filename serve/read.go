@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"slices"
 	"sort"
@@ -279,16 +278,7 @@ func (r *Reader) readIndex(ctx context.Context, p archive.Partition) ([]archive.
 }
 
 func (r *Reader) get(ctx context.Context, key string) ([]byte, error) {
-	rc, err := r.store.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	return data, nil
+	return archive.ReadAll(ctx, r.store, key)
 }
 
 func (r *Reader) readRows(ctx context.Context, d *partitionData) error {
