@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -25,6 +26,11 @@ func (e *Engine) Query(ctx context.Context, query string, args ...any) (*Result,
 	if err != nil {
 		return nil, err
 	}
+	return ScanRows(rows)
+}
+
+// ScanRows reads rows into a Result and closes them.
+func ScanRows(rows *sql.Rows) (*Result, error) {
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {

@@ -33,26 +33,17 @@ func notebookViews(t *testing.T, archiveDir string) string {
 
 func rowsAsText(t *testing.T, rows *sql.Rows) []string {
 	t.Helper()
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		cells := make([]string, len(vals))
-		for i, v := range vals {
+	res, err := analyze.ScanRows(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(res.Rows))
+	for r, row := range res.Rows {
+		cells := make([]string, len(row))
+		for i, v := range row {
 			cells[i] = analyze.FormatValue(v)
 		}
-		out = append(out, strings.Join(cells, "|"))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+		out[r] = strings.Join(cells, "|")
 	}
 	return out
 }
