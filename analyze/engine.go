@@ -90,6 +90,19 @@ func Open(ctx context.Context, store archive.Store, opts Options) (*Engine, erro
 	}
 	e.db = sql.OpenDB(&connector{Connector: inner, e: e})
 	e.db.SetMaxOpenConns(1)
+	// Parts never change under a name (a merge writes a new one), so locally their footers are
+	// parsed once per Engine, not once per scan: a report scans spans several times, and
+	// rollout-first-pull over 144 parts spent 0.2 s of 1.1 s re-reading footers. The sparse
+	// mirrors of a remote archive do change: holes are filled before each statement, so DuckDB
+	// must not keep what it read of them (its file cache served a filled hole's old bytes).
+	setting := "SET parquet_metadata_cache = true"
+	if e.remote != nil {
+		setting = "SET enable_external_file_cache = false"
+	}
+	if _, err := e.db.ExecContext(ctx, setting); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
 	e.parts = len(spanFiles)
 	if len(spanFiles) == 0 {
 		// An empty archive still has the schema: query an empty part.

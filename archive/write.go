@@ -91,6 +91,17 @@ func kindRank(k string) int {
 // megabytes (a codec per part allocated them anew each time).
 var zstdCodec = &zstd.Codec{Level: zstd.SpeedDefault}
 
+// Row groups: rows are sorted by object, so a row group that holds one resource's rows carries
+// statistics (api_group, resource) that let a reader skip the rest of the part. A query for
+// Deployments then never decodes the pods' columns, the bulk of most parts (their `changes`
+// above all). A group ends where the resource changes once it holds minGroupRows, so small
+// resources share a group (each group repeats every dictionary and column-chunk header), and at
+// maxGroupRows in any case, which also gives readers row groups to scan in parallel.
+const (
+	minGroupRows = 4096
+	maxGroupRows = 256 << 10
+)
+
 // EncodeParquet writes rows (already sorted) as one zstd Parquet file.
 func EncodeParquet(rows []Span) ([]byte, error) {
 	var buf bytes.Buffer
@@ -98,14 +109,34 @@ func EncodeParquet(rows []Span) ([]byte, error) {
 		parquet.Compression(zstdCodec),
 		parquet.KeyValueMetadata("kairn.schema.version", SchemaVersion),
 		parquet.PageBufferSize(256<<10),
+		parquet.MaxRowsPerRowGroup(maxGroupRows),
 	)
-	if _, err := w.Write(rows); err != nil {
-		return nil, fmt.Errorf("encode parquet: %w", err)
+	for len(rows) > 0 {
+		n := groupEnd(rows)
+		if _, err := w.Write(rows[:n]); err != nil {
+			return nil, fmt.Errorf("encode parquet: %w", err)
+		}
+		if err := w.Flush(); err != nil {
+			return nil, fmt.Errorf("encode parquet: %w", err)
+		}
+		rows = rows[n:]
 	}
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("encode parquet: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// groupEnd is the number of rows of the next row group: up to the first change of resource
+// after minGroupRows rows, at most maxGroupRows.
+func groupEnd(rows []Span) int {
+	for i := minGroupRows; i < len(rows) && i < maxGroupRows; i++ {
+		a, b := &rows[i-1], &rows[i]
+		if a.Cluster != b.Cluster || a.APIGroup != b.APIGroup || a.Resource != b.Resource {
+			return i
+		}
+	}
+	return min(len(rows), maxGroupRows)
 }
 
 // PartWritten describes one part put into the store.
