@@ -48,6 +48,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzAuditDecoder$$' -fuzztime 30s ./collect/
 	go test -run '^$$' -fuzz '^FuzzWatchDecoder$$' -fuzztime 30s ./collect/
 	go test -run '^$$' -fuzz '^FuzzAuditDecoderDifferential$$' -fuzztime 30s ./collect/
+	go test -run '^$$' -fuzz '^FuzzAuditWholeLines$$' -fuzztime 30s ./collect/
 	go test -run '^$$' -fuzz '^FuzzWatchBodyDifferential$$' -fuzztime 30s ./collect/
 	go test -run '^$$' -fuzz '^FuzzRawDiff$$' -fuzztime 30s ./link/
 	go test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 30s ./link/

@@ -164,8 +164,10 @@ func (in *input) malformed(line int, reason string, raw []byte) {
 }
 
 // eachValue hands every well-formed top-level JSON value to fn, after wrongKind has vetted the
-// first one, and reports the bad ones.
-func (in *input) eachValue(r *bufio.Reader, wrongKind func(file string, raw []byte) error, fn func(line int, raw []byte)) (Stats, error) {
+// first one, and reports the bad ones. fn is told whether the value is a whole line the
+// splitter did not scan (valueSplitter.wholeLines, set when fn can take those): then it must
+// return false, and report nothing, unless the line decoded as exactly one value.
+func (in *input) eachValue(r *bufio.Reader, wrongKind func(file string, raw []byte) error, wholeLines bool, fn func(line int, raw []byte, whole bool) bool) (Stats, error) {
 	s := newValueSplitter(r, maxValueBytes)
 	first := true
 	for {
@@ -176,18 +178,24 @@ func (in *input) eachValue(r *bufio.Reader, wrongKind func(file string, raw []by
 		if err != nil {
 			return in.stats, fmt.Errorf("%s:%d: %w", in.file, s.line, err)
 		}
-		in.stats.Records++
 		if v.Err != nil {
+			in.stats.Records++
 			in.malformed(v.Line, v.Err.Error(), v.Raw)
 			continue
 		}
 		if first {
-			first = false
 			if err := wrongKind(in.file, v.Raw); err != nil {
+				in.stats.Records++
 				return in.stats, err
 			}
+			// The first value is always scanned: wrongKind judges it as the scan cuts it.
+			first, s.wholeLines = false, wholeLines
 		}
-		fn(v.Line, v.Raw)
+		if !fn(v.Line, v.Raw, v.Whole) {
+			s.resplit(v)
+			continue
+		}
+		in.stats.Records++
 	}
 	in.stats.Bytes = s.consumed
 	return in.stats, nil
@@ -215,7 +223,23 @@ func (a *auditReader) read(r *bufio.Reader) (Stats, error) {
 	if len(head) > 0 && head[0] != '{' && head[0] != '[' {
 		return a.stats, wrongType(a.file, head, wantAudit)
 	}
-	return a.eachValue(r, notAnAuditLog, a.value)
+	return a.eachValue(r, notAnAuditLog, true, a.topValue)
+}
+
+// topValue takes one top-level value; a whole line that is not one audit Event, EventList or
+// AdmissionReview in JSON is handed back (false) unreported.
+func (a *auditReader) topValue(line int, raw []byte, whole bool) bool {
+	if !whole {
+		a.value(line, raw)
+		return true
+	}
+	var ev auditEvent
+	items, err := decodeAuditEvent(raw, &ev, &a.intern)
+	if err != nil {
+		return false
+	}
+	a.decoded(line, raw, &ev, items)
+	return true
 }
 
 func (a *auditReader) value(line int, raw []byte) {
@@ -236,6 +260,11 @@ func (a *auditReader) value(line int, raw []byte) {
 		a.malformed(line, "bad audit event: "+jsonReason(err), raw)
 		return
 	}
+	a.decoded(line, raw, &ev, items)
+}
+
+// decoded handles an audit event (or EventList, AdmissionReview) that decoded.
+func (a *auditReader) decoded(line int, raw []byte, ev *auditEvent, items []byte) {
 	switch {
 	case ev.Kind == "EventList":
 		list, err := listItems(items)
@@ -266,7 +295,7 @@ func (a *auditReader) value(line int, raw []byte) {
 		a.malformed(line, fmt.Sprintf("unexpected kind %q (want an audit Event, EventList or AdmissionReview)", ev.Kind), raw)
 		return
 	}
-	f, err := auditFacts(a.cluster, &ev)
+	f, err := auditFacts(a.cluster, ev)
 	a.emit(line, raw, f, err)
 }
 
@@ -323,7 +352,10 @@ func (w *watchReader) read(r *bufio.Reader) (Stats, error) {
 		}
 		return w.stats, wrongType(w.file, head, wantWatch)
 	}
-	return w.eachValue(r, notAWatchStream, func(line int, raw []byte) { w.value(line, raw, time.Time{}) })
+	return w.eachValue(r, notAWatchStream, false, func(line int, raw []byte, _ bool) bool {
+		w.value(line, raw, time.Time{})
+		return true
+	})
 }
 
 func (w *watchReader) value(line int, raw []byte, observed time.Time) {

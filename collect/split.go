@@ -15,22 +15,30 @@ import (
 // A value that is still open when a new line starts with '{' at column 0 is taken to be
 // truncated: pretty-printers indent nested values, and JSON-lines writers start every value at
 // column 0, so this resynchronises after a cut-off line in either format.
+//
+// With wholeLines set, a line that starts with '{' and ends with '}' is handed out whole without
+// scanning it (the JSON-lines fast path: scanning every byte cost as much as decoding). It is
+// marked Whole, and the consumer either takes it (it decoded as exactly one value, which is what
+// the scan would have cut) or hands it back with resplit, which scans it as usual.
 type valueSplitter struct {
-	r        *bufio.Reader
-	line     int   // 1-based line of the next byte
-	consumed int64 // bytes read so far
-	maxValue int
-	pending  []byte // a line that started a new value while the previous one was open
-	pendLine int
+	r          *bufio.Reader
+	wholeLines bool
+	line       int   // 1-based line of the next byte
+	consumed   int64 // bytes read so far
+	maxValue   int
+	pending    []byte // a line that started a new value while the previous one was open
+	pendLine   int
 }
 
 // splitValue is one raw top-level value with the line it started on; Err is set when the bytes
 // are not a complete value. Raw may point into the reader's buffer: it is valid until the next
 // call of next, and a value kept longer must be copied.
 type splitValue struct {
-	Raw  []byte
-	Line int
-	Err  error
+	Raw   []byte
+	Line  int
+	Err   error
+	Whole bool   // a whole line, not scanned (see wholeLines)
+	line  []byte // with Whole: the line as read, for resplit
 }
 
 func newValueSplitter(r io.Reader, maxValue int) *valueSplitter {
@@ -75,6 +83,11 @@ func (s *valueSplitter) next() (splitValue, error) {
 			s.consumed += int64(len(b))
 			lineBytes, lineNo = b, s.line
 			s.line++
+			if !started && s.wholeLines && (s.maxValue <= 0 || len(b) <= s.maxValue) {
+				if v := bytes.TrimFunc(b, isSpaceRune); len(v) > 1 && v[0] == '{' && v[len(v)-1] == '}' {
+					return splitValue{Raw: v, Line: lineNo, Whole: true, line: b}, nil
+				}
+			}
 		}
 		i := 0
 		if !started {
@@ -176,6 +189,12 @@ func (s *valueSplitter) next() (splitValue, error) {
 	}
 }
 
+// resplit scans a Whole value the consumer could not take as one value; next returns what the
+// scan makes of it.
+func (s *valueSplitter) resplit(v splitValue) {
+	s.pending, s.pendLine = append([]byte(nil), v.line...), v.Line
+}
+
 // inStringStop and structStop are the bytes the scan must look at inside and outside strings;
 // it skips runs of the others in a tight loop.
 var inStringStop, structStop = func() (in, out [256]bool) {
@@ -187,6 +206,8 @@ var inStringStop, structStop = func() (in, out [256]bool) {
 }()
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func isSpaceRune(r rune) bool { return r < 0x80 && isSpace(byte(r)) }
 
 func printable(c byte) string {
 	if c >= 0x20 && c < 0x7f {
