@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"syscall"
 	"testing"
@@ -106,6 +107,8 @@ func cmpKey(a, b archive.Span) int {
 // merged parts' bytes (8 at a time, as the reader does) and to decode them whole with
 // parquet-go (parquet.Read), the naive way to get the trace.
 func BenchmarkTrace48Windows(b *testing.B) {
+	// The collector's target kairn serve runs with (the baselines run with it too).
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
 	b.Run("local", func(b *testing.B) {
 		store, err := archive.OpenLocal(b.TempDir())
 		if err != nil {

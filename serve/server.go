@@ -9,6 +9,13 @@ import (
 	"github.com/kairn-dev/kairn/archive"
 )
 
+// GCPercent is the garbage collector target `kairn serve` runs with (runtime/debug.SetGCPercent),
+// and so the one its benchmark measures: rendering a trace allocates a span, its tags and their
+// OTLP messages for every row, and at Go's default of 100 the collector took a quarter to a third
+// of the CPU of a fetch (BenchmarkTrace48Windows, docs/query-server.md). The server's caches are
+// bounded, so the heap stays bounded too: at most about five times what is live.
+const GCPercent = 400
+
 // Config configures a Server.
 type Config struct {
 	Reader ReaderConfig

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -33,6 +35,7 @@ type serveConfig struct {
 	SpanLimit int
 	Timeout   time.Duration
 	Metrics   string
+	GCPercent int
 }
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -45,6 +48,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.IntVar(&cfg.SpanLimit, "span-limit", 10_000, "most spans in one trace; above it the deepest levels are collapsed into summary spans (-1: no limit)")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "longest time one request may take")
 	fs.StringVar(&cfg.Metrics, "metrics-addr", "127.0.0.1:9467", "/metrics, /healthz and /readyz; empty: off")
+	gc := serve.GCPercent
+	if os.Getenv("GOGC") != "" {
+		gc = 0 // the operator's GOGC wins unless the flag is given
+	}
+	fs.IntVar(&cfg.GCPercent, "gc-percent", gc, "garbage collector target (GOGC): a higher one trades memory for CPU per request; 0: keep $GOGC or Go's default of 100")
 	logs := addLogFlags(fs)
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -57,6 +65,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return usageErr("both --grpc-addr and --http-addr are off: nothing to serve")
 	case cfg.Window < time.Minute:
 		return usageErr("--window %s is shorter than 1m", cfg.Window)
+	case cfg.GCPercent < 0:
+		return usageErr("--gc-percent %d is negative (0 keeps the runtime's setting)", cfg.GCPercent)
+	}
+	if cfg.GCPercent > 0 {
+		debug.SetGCPercent(cfg.GCPercent)
 	}
 	log, err := logs.logger(stderr)
 	if err != nil {
