@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/parquet-go/parquet-go"
 
 	"github.com/kairn-dev/kairn/archive"
 )
@@ -270,7 +267,7 @@ func (r *Reader) readIndex(ctx context.Context, p archive.Partition) ([]archive.
 	if err != nil {
 		return nil, err
 	}
-	rows, err := parquet.Read[archive.IndexRow](bytes.NewReader(data), int64(len(data)))
+	rows, err := archive.DecodeIndex(data)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}

@@ -1,0 +1,131 @@
+package archive
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// randomIndexRows are index rows with every optional column sometimes empty (NULL), repeated
+// and unique strings, and times down to the microsecond.
+func randomIndexRows(n int, seed uint64) []IndexRow {
+	r := rand.New(rand.NewPCG(seed, 1))
+	maybe := func(s string) string {
+		if r.IntN(4) == 0 {
+			return ""
+		}
+		return s
+	}
+	at := func() time.Time {
+		return time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(48 * time.Hour))).Truncate(time.Microsecond))
+	}
+	rows := make([]IndexRow, n)
+	for i := range rows {
+		rows[i] = IndexRow{
+			Cluster: fmt.Sprintf("c%d", r.IntN(3)), APIGroup: maybe("apps"), Resource: []string{"pods", "deployments", "replicasets"}[r.IntN(3)],
+			Namespace: maybe(fmt.Sprintf("ns-%d", r.IntN(20))), Name: fmt.Sprintf("obj-%d", r.IntN(n)), UID: maybe(fmt.Sprintf("uid-%d-%d", i, r.Uint64())),
+			ObjectKind: maybe("Pod"), WindowStart: at().Truncate(30 * time.Minute), FirstSeen: at(), LastSeen: at(),
+			TraceID: fmt.Sprintf("%016x", r.Uint64()), SpanID: fmt.Sprintf("%016x", r.Uint64()), ParentUID: maybe(fmt.Sprintf("p-%d", r.IntN(50))),
+		}
+		if r.IntN(2) == 0 {
+			rows[i].CreatedAt = at()
+		}
+		if r.IntN(5) == 0 {
+			rows[i].DeletedAt = at()
+		}
+	}
+	return rows
+}
+
+func TestDecodeIndexMatchesRead(t *testing.T) {
+	// indexPlus is a newer writer's index with a column this reader does not know.
+	type indexPlus struct {
+		IndexRow
+		Extra string `parquet:"extra,optional"`
+	}
+	encodeWith := func(rows []IndexRow, opts ...parquet.WriterOption) []byte {
+		var buf bytes.Buffer
+		w := parquet.NewGenericWriter[IndexRow](&buf, opts...)
+		if _, err := w.Write(rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	plus := func(rows []IndexRow) []byte {
+		var buf bytes.Buffer
+		w := parquet.NewGenericWriter[indexPlus](&buf)
+		for _, r := range rows {
+			if _, err := w.Write([]indexPlus{{r, "x"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	small, big := randomIndexRows(201, 1), randomIndexRows(50_000, 2)
+	mustEncode := func(rows []IndexRow) []byte {
+		data, err := EncodeIndex(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	for name, c := range map[string]struct {
+		data []byte
+		rows []IndexRow
+	}{
+		"empty":        {mustEncode(nil), nil},
+		"small":        {mustEncode(small), small},
+		"big":          {mustEncode(big), big},
+		"small pages":  {encodeWith(big, parquet.PageBufferSize(4096)), big},
+		"row groups":   {encodeWith(big, parquet.PageBufferSize(8192), parquet.MaxRowsPerRowGroup(7000)), big},
+		"extra column": {plus(small), small},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := DecodeIndex(c.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := parquet.Read[IndexRow](bytes.NewReader(c.data), int64(len(c.data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(c.rows) || !reflect.DeepEqual(got, want) {
+				for i := range min(len(got), len(want)) {
+					if !reflect.DeepEqual(got[i], want[i]) {
+						t.Fatalf("row %d of %d:\n got %+v\nwant %+v", i, len(want), got[i], want[i])
+					}
+				}
+				t.Fatalf("%d rows, parquet.Read %d, written %d", len(got), len(want), len(c.rows))
+			}
+			// And what was written, by an independent path (times are UTC either way).
+			for i := range c.rows {
+				if !reflect.DeepEqual(got[i], c.rows[i]) {
+					t.Fatalf("row %d:\n got %+v\nwrote %+v", i, got[i], c.rows[i])
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeIndexRejectsDamage(t *testing.T) {
+	data, err := EncodeIndex(randomIndexRows(2000, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]byte{nil, []byte("PAR1"), []byte("not parquet at all"), data[:len(data)/2], append(append([]byte(nil), data[:100]...), bytes.Repeat([]byte{0xff}, len(data)-100)...)} {
+		if _, err := DecodeIndex(bad); err == nil {
+			t.Errorf("%d damaged bytes decoded without an error", len(bad))
+		}
+	}
+}
