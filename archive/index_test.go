@@ -2,9 +2,11 @@ package archive
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +129,54 @@ func TestDecodeIndexRejectsDamage(t *testing.T) {
 		if _, err := DecodeIndex(bad); err == nil {
 			t.Errorf("%d damaged bytes decoded without an error", len(bad))
 		}
+	}
+}
+
+// FuzzDecodeIndex: damaged index bytes are an error, never a panic.
+func FuzzDecodeIndex(f *testing.F) {
+	for _, n := range []int{0, 3, 300} {
+		data, err := EncodeIndex(randomIndexRows(n, uint64(n)))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rows, err := DecodeIndex(data)
+		if err == nil && len(rows) > len(data) {
+			t.Fatalf("%d rows from %d bytes", len(rows), len(data))
+		}
+	})
+}
+
+func TestReadPartRejectsDamage(t *testing.T) {
+	ctx := t.Context()
+	store, err := OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := EncodeParquet([]Span{{Kind: KindObject, SpanID: "s", Cluster: "c", Resource: "pods", Name: "p"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A footer length far beyond the file: parquet-go would size a buffer by it.
+	hugeFooter := append([]byte(nil), good...)
+	binary.LittleEndian.PutUint32(hugeFooter[len(hugeFooter)-8:], 1<<31)
+	for name, data := range map[string][]byte{
+		"garbage": []byte("not a parquet file"), "truncated": good[:len(good)/2], "huge footer": hugeFooter,
+		"overwritten": append(append([]byte(nil), good[:len(good)-40]...), append(bytes.Repeat([]byte{0x7f}, 32), good[len(good)-8:]...)...),
+	} {
+		key := PartKey("c", time.Unix(0, 0), name)
+		if err := store.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadPart(ctx, store, key); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: ReadPart = %v, want an error naming %s", name, err, key)
+		}
+	}
+	key := PartKey("c", time.Unix(0, 0), "good")
+	store.Put(ctx, key, bytes.NewReader(good), int64(len(good)))
+	if rows, err := ReadPart(ctx, store, key); err != nil || len(rows) != 1 {
+		t.Fatalf("good part: %d rows, %v", len(rows), err)
 	}
 }

@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -176,11 +177,43 @@ func ReadPart(ctx context.Context, store Store, key string) ([]Span, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := parquet.Read[Span](bytes.NewReader(data), int64(len(data)))
+	var rows []Span
+	err = Recovered(func() (err error) {
+		if err := checkFooter(data); err != nil {
+			return err
+		}
+		rows, err = parquet.Read[Span](bytes.NewReader(data), int64(len(data)))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	return rows, nil
+}
+
+// checkFooter checks a whole Parquet file's trailer before parquet-go sizes a buffer by it: a
+// damaged footer length made it allocate gigabytes for a file of kilobytes.
+func checkFooter(data []byte) error {
+	n := len(data)
+	if n < 12 || string(data[:4]) != "PAR1" || string(data[n-4:]) != "PAR1" {
+		return fmt.Errorf("not a Parquet file (%d bytes without the PAR1 marks)", n)
+	}
+	if footer := int64(binary.LittleEndian.Uint32(data[n-8:])); footer > int64(n-12) {
+		return fmt.Errorf("footer of %d bytes in a %d-byte file", footer, n)
+	}
+	return nil
+}
+
+// Recovered runs a Parquet decode and turns a panic of the decoder into an error. parquet-go
+// panics on some damaged files (FuzzDecodeIndex found a page index length out of range in
+// OpenFile); a damaged file must fail its own read, not take the process down.
+func Recovered(decode func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("damaged Parquet: %v", p)
+		}
+	}()
+	return decode()
 }
 
 // MergeResult says what a partition merge did.

@@ -290,7 +290,11 @@ func openPartFile(ctx context.Context, src partSource, o archive.ObjectInfo, sta
 	// The File keeps its reader; the cached one must not keep this request's bytes (or
 	// context): pages are read through PagesFrom with each request's own reader.
 	dr := &detachedReader{sr}
-	f, err := parquet.OpenFile(dr, o.Size, parquet.SkipBloomFilters(true), parquet.SkipMagicBytes(o.Size > wholeLimit))
+	var f *parquet.File
+	err := archive.Recovered(func() (err error) {
+		f, err = parquet.OpenFile(dr, o.Size, parquet.SkipBloomFilters(true), parquet.SkipMagicBytes(o.Size > wholeLimit))
+		return err
+	})
 	dr.r = nil
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", o.Key, err)
@@ -494,7 +498,11 @@ func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, trac
 			}
 		}
 	}
-	rows, err := pf.traceRows(sr, traces, all)
+	var rows []archive.Span
+	err = archive.Recovered(func() (err error) {
+		rows, err = pf.traceRows(sr, traces, all)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", o.Key, err)
 	}
