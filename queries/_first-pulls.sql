@@ -1,34 +1,27 @@
--- Fragment: each rollout's first image pull (CTEs pod_rows, rs_owners, pods, pulls, firsts),
--- after the rollouts CTE (included with `-- @include first-pulls`).
--- The pods' rows this needs, in one pass over the pods (a column is decoded once, not once per
--- use): their object spans (owner), creations and Pulling Events.
-pod_rows AS MATERIALIZED (
-    SELECT cluster, uid, kind, parent_uid, start_time
-    FROM spans
-    WHERE resource = 'pods' AND uid IS NOT NULL
-      AND (kind = 'object' AND parent_uid IS NOT NULL
-           OR kind = 'change' AND verb = 'create'
-           OR kind = 'event' AND reason = 'Pulling')
-),
+-- Fragment: each rollout's first image pull (CTEs rs_owners, pods, pulls, firsts), after the
+-- rollouts CTE (included with `-- @include first-pulls`).
 -- The owner of each ReplicaSet, taken from its object spans (any window).
 rs_owners AS (
     SELECT DISTINCT cluster, uid, parent_uid
     FROM spans
     WHERE kind = 'object' AND resource = 'replicasets' AND uid IS NOT NULL AND parent_uid IS NOT NULL
 ),
--- Pods with their workload (Deployment through ReplicaSet; StatefulSet, DaemonSet directly) and creation.
+-- Pods with their workload (Deployment through ReplicaSet; StatefulSet, DaemonSet directly) and
+-- creation, from their create: every row of an object carries the object's parent, so the pods'
+-- object spans (one per pod per window) need not be read.
 pods AS (
-    SELECT p.cluster, p.uid, coalesce(rs.parent_uid, p.parent_uid) AS workload_uid,
+    SELECT c.cluster, c.uid, coalesce(rs.parent_uid, c.parent_uid) AS workload_uid,
            min(c.start_time) AS created_at
-    FROM (SELECT DISTINCT cluster, uid, parent_uid FROM pod_rows WHERE kind = 'object') p
-    LEFT JOIN rs_owners rs ON rs.cluster = p.cluster AND rs.uid = p.parent_uid
-    JOIN pod_rows c ON c.cluster = p.cluster AND c.uid = p.uid AND c.kind = 'change'
+    FROM spans c
+    LEFT JOIN rs_owners rs ON rs.cluster = c.cluster AND rs.uid = c.parent_uid
+    WHERE c.kind = 'change' AND c.verb = 'create' AND c.resource = 'pods'
+      AND c.uid IS NOT NULL AND c.parent_uid IS NOT NULL
     GROUP BY ALL
 ),
 pulls AS (
     SELECT cluster, uid, min(start_time) AS pulled_at
-    FROM pod_rows
-    WHERE kind = 'event'
+    FROM spans
+    WHERE kind = 'event' AND resource = 'pods' AND reason = 'Pulling'
     GROUP BY ALL
 ),
 firsts AS (
