@@ -178,10 +178,7 @@ func ReadPart(ctx context.Context, store Store, key string) ([]Span, error) {
 		return nil, err
 	}
 	var rows []Span
-	err = Recovered(func() (err error) {
-		if err := checkFooter(data); err != nil {
-			return err
-		}
+	err = decodeWhole(data, func() (err error) {
 		rows, err = parquet.Read[Span](bytes.NewReader(data), int64(len(data)))
 		return err
 	})
@@ -202,6 +199,17 @@ func checkFooter(data []byte) error {
 		return fmt.Errorf("footer of %d bytes in a %d-byte file", footer, n)
 	}
 	return nil
+}
+
+// decodeWhole runs decode over a whole Parquet file in memory, once its trailer checks out, with
+// the decoder's panics recovered.
+func decodeWhole(data []byte, decode func() error) error {
+	return Recovered(func() error {
+		if err := checkFooter(data); err != nil {
+			return err
+		}
+		return decode()
+	})
 }
 
 // Recovered runs a Parquet decode and turns a panic of the decoder into an error. parquet-go
