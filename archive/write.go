@@ -24,13 +24,17 @@ func PartKey(cluster string, window time.Time, part string) string {
 }
 
 // SortSpans orders rows by object, then object span first, then time: the order readers and
-// the merger rely on. Rows are large, so it sorts their indexes and moves each row once.
+// the merger rely on. Rows are large, so it sorts their indexes and moves each row once. Rows
+// that come in order (a linked batch's do) are only checked.
 func SortSpans(rows []Span) {
+	if sorted(rows) {
+		return
+	}
 	idx := make([]int32, len(rows))
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	slices.SortFunc(idx, func(i, j int32) int { return compareSpans(&rows[i], &rows[j]) })
+	slices.SortFunc(idx, func(i, j int32) int { return CompareSpans(&rows[i], &rows[j]) })
 	// Apply the permutation in place, one cycle at a time: position k takes row idx[k].
 	for start := range idx {
 		if idx[start] < 0 || int(idx[start]) == start {
@@ -51,8 +55,17 @@ func SortSpans(rows []Span) {
 	}
 }
 
-// compareSpans is the sort order of SortSpans, comparing only as far as needed.
-func compareSpans(a, b *Span) int {
+func sorted(rows []Span) bool {
+	for i := 1; i < len(rows); i++ {
+		if CompareSpans(&rows[i-1], &rows[i]) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// CompareSpans is the order of SortSpans, comparing only as far as needed.
+func CompareSpans(a, b *Span) int {
 	if c := strings.Compare(a.Cluster, b.Cluster); c != 0 {
 		return c
 	}

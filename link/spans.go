@@ -1,6 +1,9 @@
 package link
 
 import (
+	"cmp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kairn-dev/kairn/archive"
@@ -109,6 +112,8 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 		parent *archive.Span
 		kind   string
 		w, end time.Time
+		rank   int32 // the parent's place among the sorted object spans
+		spanID string
 	}
 	place := make([]placed, len(obs))
 	for i := range obs {
@@ -122,7 +127,7 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 		if kind == "" {
 			kind = kindOf[o.Object]
 		}
-		place[i] = placed{objectSpan(o.Object, kind, w, o.Time, end), kind, w, end}
+		place[i] = placed{parent: objectSpan(o.Object, kind, w, o.Time, end), kind: kind, w: w, end: end}
 	}
 
 	// Nest object spans under their primary parents' spans in the same window, and record the
@@ -149,12 +154,6 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 		}
 	}
 
-	rows := make([]archive.Span, 0, len(obs)+len(order))
-	for i := range obs {
-		p := &place[i]
-		rows = append(rows, observationRow(&obs[i], p.kind, p.parent, p.w, p.end))
-	}
-
 	// The trace is the root of the tree of primary parents.
 	rootOf := func(k ObjectKey) ObjectKey {
 		for range 16 { // chains are short; this bounds a cycle in bad data
@@ -175,23 +174,60 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 		}
 		return t
 	}
-	for i := range rows {
-		rows[i].TraceID = traceOf(ObjectKey{Cluster: rows[i].Cluster, Group: rows[i].APIGroup, Resource: rows[i].Resource, Namespace: rows[i].Namespace, Name: rows[i].Name, UID: rows[i].UID})
-		if s := spans[spanKey{rowKey(&rows[i]), rows[i].WindowStart}]; s != nil {
-			copyParentKeys(&rows[i], s)
-		}
-	}
-	for _, sk := range order {
+
+	// Rows come out in the archive's order (archive.SortSpans), so writing them sorts nothing:
+	// object spans by object (and window), each followed by its observations in time order.
+	objects := make([]*archive.Span, len(order))
+	for i, sk := range order {
 		s := spans[sk]
 		s.TraceID = traceOf(sk.key)
+		objects[i] = s
+	}
+	slices.SortFunc(objects, func(a, b *archive.Span) int {
+		return cmp.Or(archive.CompareSpans(a, b), a.WindowStart.Compare(b.WindowStart))
+	})
+	rank := make(map[*archive.Span]int32, len(objects))
+	for i, s := range objects {
+		rank[s] = int32(i)
+	}
+	for i := range place {
+		place[i].rank = rank[place[i].parent]
+		place[i].spanID = hash64("obs", obs[i].ID)
+	}
+	// Observations by their object span's rank (counted into place), then by time in each.
+	starts := make([]int32, len(objects)+1)
+	for i := range place {
+		starts[place[i].rank+1]++
+	}
+	for k := range objects {
+		starts[k+1] += starts[k]
+	}
+	byRank := make([]int32, len(obs))
+	fill := slices.Clone(starts[:len(objects)])
+	for i := range place {
+		r := place[i].rank
+		byRank[fill[r]] = int32(i)
+		fill[r]++
+	}
+	for k := range objects {
+		slices.SortFunc(byRank[starts[k]:starts[k+1]], func(i, j int32) int {
+			if c := obs[i].Time.Compare(obs[j].Time); c != 0 {
+				return c
+			}
+			return strings.Compare(place[i].spanID, place[j].spanID)
+		})
+	}
+
+	rows := make([]archive.Span, 0, len(obs)+len(objects))
+	for k, s := range objects {
 		rows = append(rows, *s)
+		for _, i := range byRank[starts[k]:starts[k+1]] {
+			p := &place[i]
+			rows = append(rows, observationRow(&obs[i], p.kind, p.spanID, s, p.w, p.end))
+		}
 	}
 	st.ObjectSpans = len(order)
 	return rows
-}
-
-func rowKey(r *archive.Span) ObjectKey {
-	return ObjectKey{Cluster: r.Cluster, Group: r.APIGroup, Resource: r.Resource, Namespace: r.Namespace, Name: r.Name, UID: r.UID}
 }
 
 func setParent(s, p *archive.Span) {
@@ -209,10 +245,12 @@ func copyParentKeys(r, objectSpan *archive.Span) {
 	r.ParentKind, r.ParentName, r.ParentUID = objectSpan.ParentKind, objectSpan.ParentName, objectSpan.ParentUID
 }
 
-func observationRow(o *Observation, kind string, parent *archive.Span, w, end time.Time) archive.Span {
+// observationRow is an observation's row under its object's span, which has its trace and owner.
+func observationRow(o *Observation, kind, spanID string, parent *archive.Span, w, end time.Time) archive.Span {
 	r := archive.Span{
 		Kind:         string(o.Source),
-		SpanID:       hash64("obs", o.ID),
+		TraceID:      parent.TraceID,
+		SpanID:       spanID,
 		ParentSpanID: parent.SpanID,
 		Cluster:      o.Object.Cluster, APIGroup: o.Object.Group, Resource: o.Object.Resource,
 		Namespace: o.Object.Namespace, Name: o.Object.Name, UID: o.Object.UID, ObjectKind: kind,
@@ -229,5 +267,6 @@ func observationRow(o *Observation, kind string, parent *archive.Span, w, end ti
 			r.Changes[i] = archive.FieldChange{Path: c.Path, Old: c.Old, New: c.New}
 		}
 	}
+	copyParentKeys(&r, parent)
 	return r
 }
