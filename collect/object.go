@@ -119,7 +119,7 @@ func rawString(raw []byte, v int) (string, int, error) {
 	if raw[v] == '"' {
 		return jsonscan.String(raw, v)
 	}
-	end, err := jsonscan.Skip(raw, v, false)
+	end, err := jsonscan.SkipValid(raw, v)
 	return "", end, err
 }
 
@@ -147,13 +147,13 @@ func metaFromRaw(raw []byte) objMeta {
 			keep := objMeta{apiVersion: m.apiVersion, kind: m.kind}
 			if raw[v] != '{' {
 				m = keep
-				return jsonscan.Skip(raw, v, false)
+				return jsonscan.SkipValid(raw, v)
 			}
 			end, err := keep.readMeta(raw, v)
 			m = keep
 			return end, err
 		}
-		return jsonscan.Skip(raw, v, false)
+		return jsonscan.SkipValid(raw, v)
 	})
 	return m
 }
@@ -178,7 +178,7 @@ func (m *objMeta) readMeta(raw []byte, v int) (int, error) {
 			m.deleted, end, err = rawTime(raw, v)
 		case "generation":
 			m.generation = 0
-			end, err = jsonscan.Skip(raw, v, false)
+			end, err = jsonscan.SkipValid(raw, v)
 			if err == nil && (raw[v] == '-' || '0' <= raw[v] && raw[v] <= '9') {
 				g, _ := strconv.ParseFloat(string(raw[v:end]), 64)
 				m.generation = int64(g)
@@ -188,7 +188,7 @@ func (m *objMeta) readMeta(raw []byte, v int) (int, error) {
 		case "managedFields":
 			m.managerTime, m.manager, m.managerOp = time.Time{}, "", ""
 			if raw[v] != '[' {
-				return jsonscan.Skip(raw, v, false)
+				return jsonscan.SkipValid(raw, v)
 			}
 			end, err = jsonscan.Array(raw, v, func(e int) (int, error) {
 				var t time.Time
@@ -207,18 +207,18 @@ func (m *objMeta) readMeta(raw []byte, v int) (int, error) {
 						case "operation":
 							op, end, err = rawString(raw, v)
 						default:
-							end, err = jsonscan.Skip(raw, v, false)
+							end, err = jsonscan.SkipValid(raw, v)
 						}
 						return end, err
 					})
 				} else {
-					end, err = jsonscan.Skip(raw, e, false)
+					end, err = jsonscan.SkipValid(raw, e)
 				}
 				m.newestManager(t, manager, op)
 				return end, err
 			})
 		default:
-			end, err = jsonscan.Skip(raw, v, false)
+			end, err = jsonscan.SkipValid(raw, v)
 		}
 		return end, err
 	})
@@ -227,7 +227,7 @@ func (m *objMeta) readMeta(raw []byte, v int) (int, error) {
 // rawOwners is ownerRefs on JSON.
 func rawOwners(raw []byte, v int) ([]link.OwnerRef, int, error) {
 	if raw[v] != '[' {
-		end, err := jsonscan.Skip(raw, v, false)
+		end, err := jsonscan.SkipValid(raw, v)
 		return nil, end, err
 	}
 	var out []link.OwnerRef
@@ -235,7 +235,7 @@ func rawOwners(raw []byte, v int) ([]link.OwnerRef, int, error) {
 	end, err := jsonscan.Array(raw, v, func(e int) (int, error) {
 		n++
 		if raw[e] != '{' {
-			return jsonscan.Skip(raw, e, false)
+			return jsonscan.SkipValid(raw, e)
 		}
 		var apiVersion, kind, name, uid string
 		var ctrl bool
@@ -253,9 +253,9 @@ func rawOwners(raw []byte, v int) ([]link.OwnerRef, int, error) {
 				uid, end, err = rawString(raw, v)
 			case "controller":
 				ctrl = raw[v] == 't'
-				end, err = jsonscan.Skip(raw, v, false)
+				end, err = jsonscan.SkipValid(raw, v)
 			default:
-				end, err = jsonscan.Skip(raw, v, false)
+				end, err = jsonscan.SkipValid(raw, v)
 			}
 			return end, err
 		})

@@ -8,6 +8,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"unicode"
@@ -259,6 +260,69 @@ func Skip(b []byte, i int, numbers bool) (int, error) {
 			return end, err
 		}
 		return 0, syntax("invalid character looking for beginning of value", i)
+	}
+}
+
+// SkipValid is Skip for a document validated before (a body the collector checked): it finds
+// the end of the value without checking it, several times faster on long strings. On input that
+// is not valid JSON it still returns an index within b, or an error at a truncated value, and
+// never panics.
+func SkipValid(b []byte, i int) (int, error) {
+	i = WS(b, i)
+	if i >= len(b) {
+		return 0, syntax("unexpected end of JSON input", i)
+	}
+	switch b[i] {
+	case '"':
+		return skipValidString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				end, err := skipValidString(b, i)
+				if err != nil {
+					return 0, err
+				}
+				i = end
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1, nil
+				}
+			}
+			i++
+		}
+		return 0, syntax("unexpected end of JSON input", i)
+	}
+	for j := i + 1; j < len(b); j++ { // a number or literal ends at a delimiter
+		switch b[j] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return j, nil
+		}
+	}
+	return len(b), nil
+}
+
+// skipValidString is the end of the string at b[i] == '"': the first quote after it that is not
+// escaped, found with IndexByte.
+func skipValidString(b []byte, i int) (int, error) {
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, syntax("unexpected end of JSON input in string", len(b))
+		}
+		j += k
+		backslashes := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return j + 1, nil
+		}
+		j++
 	}
 }
 

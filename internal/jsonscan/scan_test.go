@@ -48,3 +48,26 @@ func TestSkipStringWords(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSkipValid: on every document Skip and End accept, SkipValid ends where Skip does; on
+// anything else it
+// returns an index within the input or an error, and does not panic.
+func FuzzSkipValid(f *testing.F) {
+	for _, s := range []string{`"a\"b"`, `"a\\"`, `"a\\\"b"`, `{"k":[1,2.5e3,{"x":"}"}],"t":true}`, `[]`, `{}`, `null`,
+		`-1.5 `, `[{"a":"\u00e9\\\\"},"]"]`, `{"a":`, `"abc`, `[[[`, `tru`, ` {"a" : [ null , false ] } `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, gerr := SkipValid(b, 0)
+		if gerr == nil && (got <= 0 || got > len(b)) {
+			t.Fatalf("%q: SkipValid ended at %d, outside the input", b, got)
+		}
+		want, err := Skip(b, 0, false)
+		if err != nil || End(b, want) != nil {
+			return
+		}
+		if gerr != nil || got != want {
+			t.Fatalf("%q: SkipValid %d, %v; Skip %d", b, got, gerr, want)
+		}
+	})
+}
