@@ -60,7 +60,7 @@ func members(raw []byte) []member {
 	var ms []member
 	var idx map[string]int
 	jsonscan.Object(raw, 0, func(key []byte, v int) (int, error) {
-		end, err := jsonscan.Skip(raw, v, false)
+		end, err := jsonscan.SkipValid(raw, v)
 		if err != nil {
 			return 0, err
 		}
@@ -103,7 +103,7 @@ func find(ms []member, k string) ([]byte, bool) {
 func elements(raw []byte) [][]byte {
 	var out [][]byte
 	jsonscan.Array(raw, 0, func(v int) (int, error) {
-		end, err := jsonscan.Skip(raw, v, false)
+		end, err := jsonscan.SkipValid(raw, v)
 		if err != nil {
 			return 0, err
 		}
@@ -149,7 +149,7 @@ func (d *rawDiffer) value(path string, a, b []byte, top bool) {
 			}
 			y, ok := lookup(bm, bidx, m.key)
 			if !ok {
-				*d.out = append(*d.out, FieldChange{Path: p, Old: encodeRaw(m.val)})
+				*d.out = append(*d.out, FieldChange{Path: p, Old: encodeRaw(p, m.val)})
 				continue
 			}
 			d.value(p, m.val, y, false)
@@ -170,7 +170,7 @@ func (d *rawDiffer) value(path string, a, b []byte, top bool) {
 			}
 			p := joinPath(path, m.key)
 			if !ignoredPath(p) {
-				*d.out = append(*d.out, FieldChange{Path: p, New: encodeRaw(m.val)})
+				*d.out = append(*d.out, FieldChange{Path: p, New: encodeRaw(p, m.val)})
 			}
 		}
 		return
@@ -180,9 +180,9 @@ func (d *rawDiffer) value(path string, a, b []byte, top bool) {
 			p := path + "[" + strconv.Itoa(i) + "]"
 			switch {
 			case i >= len(bv):
-				*d.out = append(*d.out, FieldChange{Path: p, Old: encodeRaw(av[i])})
+				*d.out = append(*d.out, FieldChange{Path: p, Old: encodeRaw(p, av[i])})
 			case i >= len(av):
-				*d.out = append(*d.out, FieldChange{Path: p, New: encodeRaw(bv[i])})
+				*d.out = append(*d.out, FieldChange{Path: p, New: encodeRaw(p, bv[i])})
 			default:
 				d.value(p, av[i], bv[i], false)
 			}
@@ -193,7 +193,7 @@ func (d *rawDiffer) value(path string, a, b []byte, top bool) {
 			return
 		}
 	}
-	*d.out = append(*d.out, FieldChange{Path: path, Old: encodeRaw(a), New: encodeRaw(b)})
+	*d.out = append(*d.out, FieldChange{Path: path, Old: encodeRaw(path, a), New: encodeRaw(path, b)})
 }
 
 func decodeRaw(raw []byte) any {
@@ -201,8 +201,17 @@ func decodeRaw(raw []byte) any {
 	return v
 }
 
-// encodeRaw is encodeValue of the decoded value.
-func encodeRaw(raw []byte) string { return encodeValue(decodeRaw(raw)) }
+// encodeRaw is encodeValue of the value at path as DecodeBody decodes it: a whole metadata
+// without its managedFields list.
+func encodeRaw(path string, raw []byte) string {
+	if path != "metadata" {
+		return encodeValue(decodeRaw(raw))
+	}
+	v, _, _ := jsonscan.Any(raw, 0, func(p []string, first byte) bool {
+		return len(p) == 1 && p[0] == "managedFields" && first == '['
+	})
+	return encodeValue(v)
+}
 
 // rawString returns the string at a path of object keys (the last of duplicates at each level),
 // "" when something on the way is absent or of another type.
@@ -213,7 +222,7 @@ func rawString(raw []byte, keys ...string) string {
 		}
 		var found []byte
 		jsonscan.Object(raw, 0, func(key []byte, v int) (int, error) {
-			end, err := jsonscan.Skip(raw, v, false)
+			end, err := jsonscan.SkipValid(raw, v)
 			if err == nil && string(key) == k {
 				found = raw[v:end]
 			}
