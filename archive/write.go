@@ -115,15 +115,32 @@ const (
 	maxGroupRows = 256 << 10
 )
 
+// skipBounds leaves min/max statistics out for the columns of ids, versions, users and free
+// text: no reader prunes row groups by their ranges (rows are sorted by object, so these are
+// spread over every group; a trace's rows are found by trace_id, whose bounds stay), and
+// computing them is per-page work on the largest columns (8 % of encoding a part).
+var skipBounds = func() (opts []parquet.WriterOption) {
+	for _, path := range [][]string{
+		{"span_id"}, {"parent_span_id"}, {"observation_id"}, {"audit_id"}, {"message"},
+		{"resource_version"}, {"prev_resource_version"}, {"user"}, {"user_agent"}, {"field_manager"},
+		{"audit_link"}, {"changes", "list", "element", "path"},
+		{"changes", "list", "element", "old"}, {"changes", "list", "element", "new"},
+		{"links", "list", "element", "name"}, {"links", "list", "element", "uid"}, {"links", "list", "element", "span_id"},
+	} {
+		opts = append(opts, parquet.SkipPageBounds(path...))
+	}
+	return opts
+}()
+
 // EncodeParquet writes rows (already sorted) as one zstd Parquet file.
 func EncodeParquet(rows []Span) ([]byte, error) {
 	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[Span](&buf,
+	w := parquet.NewGenericWriter[Span](&buf, append([]parquet.WriterOption{
 		parquet.Compression(zstdCodec),
 		parquet.KeyValueMetadata("kairn.schema.version", SchemaVersion),
-		parquet.PageBufferSize(256<<10),
+		parquet.PageBufferSize(256 << 10),
 		parquet.MaxRowsPerRowGroup(maxGroupRows),
-	)
+	}, skipBounds...)...)
 	for len(rows) > 0 {
 		n := groupEnd(rows)
 		if _, err := w.Write(rows[:n]); err != nil {
