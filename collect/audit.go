@@ -251,7 +251,7 @@ func requestMeta(raw json.RawMessage) (name, resourceVersion string) {
 	}
 	_, err := jsonscan.Object(raw, 0, func(key []byte, v int) (int, error) {
 		if fieldOf(key, metadataFields) != fMetadata {
-			return jsonscan.Skip(raw, v, false)
+			return jsonscan.SkipValid(raw, v)
 		}
 		if raw[v] != '{' {
 			return notStruct(raw, v, "metadata", "struct", keep)
@@ -263,7 +263,7 @@ func requestMeta(raw json.RawMessage) (name, resourceVersion string) {
 			case fResourceVersion:
 				return stringField(raw, w, &resourceVersion, "resourceVersion", keep)
 			}
-			return jsonscan.Skip(raw, w, false)
+			return jsonscan.SkipValid(raw, w)
 		})
 	})
 	if err != nil || bad != nil {
