@@ -26,7 +26,7 @@ import (
 // parallel and the same scale always gives the same bytes.
 
 // synthVersion names the generator in the cache: bump it when the output changes.
-const synthVersion = 2
+const synthVersion = 3
 
 const (
 	synthClusters   = 3
