@@ -80,14 +80,7 @@ func TestParquetPartIsVersionedAndSorted(t *testing.T) {
 	if rows[0].Namespace != "a" || rows[1].Kind != KindObject || rows[2].Kind != KindEvent {
 		t.Fatalf("order: %+v", rows)
 	}
-	data, err := EncodeParquet(rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, f := encodeAndOpen(t, rows)
 	if v, ok := f.Lookup("kairn.schema.version"); !ok || v != SchemaVersion {
 		t.Errorf("schema version metadata = %q, %v", v, ok)
 	}

@@ -21,14 +21,7 @@ func TestBoundsOnlyWherePruned(t *testing.T) {
 		Links:   []Link{{Relation: "node", Cluster: "c", Resource: "nodes", Name: "n1", UID: "nu", SpanID: "ls"}},
 		Changes: []FieldChange{{Path: "spec.x", Old: `"a"`, New: `"b"`}},
 	}}
-	data, err := EncodeParquet(rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f := encodeAndOpen(t, rows)
 	skipped := map[string]bool{}
 	for _, p := range []string{"span_id", "parent_span_id", "observation_id", "audit_id", "message", "resource_version",
 		"prev_resource_version", "user", "user_agent", "field_manager", "audit_link", "changes.list.element.path", "changes.list.element.old",
@@ -52,4 +45,18 @@ func TestBoundsOnlyWherePruned(t *testing.T) {
 	if seen != len(skipped) {
 		t.Errorf("found %d of the %d columns without bounds in the schema", seen, len(skipped))
 	}
+}
+
+// encodeAndOpen writes rows as a part and opens it again.
+func encodeAndOpen(t *testing.T, rows []Span) ([]byte, *parquet.File) {
+	t.Helper()
+	data, err := EncodeParquet(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, f
 }
