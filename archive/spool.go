@@ -692,6 +692,9 @@ func (s *Spool) lookup(w SpoolWindow) (*spoolSegment, error) {
 	return g, nil
 }
 
+// replayChunk is the size of the buffers Replay cuts records from.
+const replayChunk = 1 << 20
+
 // Replay calls fn with each acknowledged record of segment w, in append order, and stops at the
 // first error fn returns. rec is fn's to keep. A replay of a segment that is not sealed sees the
 // records acknowledged when it started.
@@ -708,6 +711,7 @@ func (s *Spool) Replay(w SpoolWindow, fn func(rec []byte) error) error {
 	defer f.Close()
 	r := bufio.NewReaderSize(io.LimitReader(f, limit), 256<<10)
 	var hdr [spoolFrameHeader]byte
+	var chunk []byte
 	for off := int64(0); off < limit; {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return fmt.Errorf("spool: %s at offset %d: %w", g.path, off, err)
@@ -716,7 +720,13 @@ func (s *Spool) Replay(w SpoolWindow, fn func(rec []byte) error) error {
 		if n > MaxSpoolRecord {
 			return spoolCorruptAt(g.path, off, fmt.Sprintf("length %d exceeds the maximum record size", n))
 		}
-		rec := make([]byte, n)
+		// Records are cut from shared chunks: one allocation per few thousand records, and a
+		// kept record pins at most its chunk.
+		if cap(chunk)-len(chunk) < int(n) {
+			chunk = make([]byte, 0, max(int(n), replayChunk))
+		}
+		rec := chunk[len(chunk) : len(chunk)+int(n) : len(chunk)+int(n)]
+		chunk = chunk[:len(chunk)+int(n)]
 		if _, err := io.ReadFull(r, rec); err != nil {
 			return fmt.Errorf("spool: %s at offset %d: %w", g.path, off, err)
 		}

@@ -69,12 +69,23 @@ func NewBatch(cfg Config) *Batch {
 
 // Observe adds an observation. They are kept in chunks of fixed size: a batch never copies the
 // ones it holds to grow (Spans copies them once, de-duplicated).
-func (b *Batch) Observe(o Observation) {
+func (b *Batch) Observe(o Observation) { *b.grow() = o }
+
+// grow adds a zero observation and returns it, for the caller to fill in.
+func (b *Batch) grow() *Observation {
 	if n := len(b.obs); n == 0 || len(b.obs[n-1]) == cap(b.obs[n-1]) {
 		b.obs = append(b.obs, make([]Observation, 0, obsChunk))
 	}
 	last := &b.obs[len(b.obs)-1]
-	*last = append(*last, o)
+	*last = append(*last, Observation{})
+	return &(*last)[len(*last)-1]
+}
+
+// shrink removes the observation grow added last.
+func (b *Batch) shrink() {
+	last := &b.obs[len(b.obs)-1]
+	(*last)[len(*last)-1] = Observation{}
+	*last = (*last)[:len(*last)-1]
 }
 
 const obsChunk = 1024

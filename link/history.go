@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/zeebo/xxh3"
@@ -119,7 +120,10 @@ func (s *RevisionStore) index(rev Revision, pos revPos) {
 	}
 	e.cur = pos
 	s.live[key] = e
-	s.names[nameHash(rev.Object)] = rev.Object.UID
+	// A decoded revision's strings alias its whole record: the map keeps a copy of its own.
+	if h := nameHash(rev.Object); s.names[h] != rev.Object.UID {
+		s.names[h] = strings.Clone(rev.Object.UID)
+	}
 }
 
 // Put records revisions (the last ones of a window). Older revisions than the newest known of an

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 )
 
 // Record is one fact as it is spooled between collection and linking: an observation or a
@@ -82,6 +83,8 @@ func AppendRecord(dst []byte, r Record) ([]byte, error) {
 	return e.b, nil
 }
 
+// DecodeRecord decodes a spooled record. The record's strings and bodies alias b, which must not
+// change afterwards.
 func DecodeRecord(b []byte) (Record, error) {
 	var r Record
 	if len(b) > 0 && b[0] == '{' {
@@ -96,30 +99,50 @@ func DecodeRecord(b []byte) (Record, error) {
 	d := dec{b: b}
 	switch d.byte() {
 	case recObservation:
-		var o Observation
-		d.observation(&o)
-		r.Observation = &o
+		r.Observation = new(Observation)
+		d.observation(r.Observation)
 	case recRevision:
-		var v Revision
-		d.revision(&v)
-		switch d.byte() {
-		case bodyNone:
-		case bodyRaw:
-			v.RawBody = d.bytes()
-		default:
-			d.fail()
-		}
-		r.Revision = &v
+		r.Revision = new(Revision)
+		d.revisionRecord(r.Revision)
 	default:
 		d.fail()
 	}
-	if d.err == nil && d.i != len(d.b) {
-		d.fail()
-	}
-	if d.err != nil {
-		return Record{}, d.err
+	if err := d.end(); err != nil {
+		return Record{}, err
 	}
 	return r, nil
+}
+
+// AddRecord decodes a spooled record straight into the batch, as Add(DecodeRecord(rec)) would
+// without the copy. Its strings and bodies alias rec, which must not change afterwards.
+func (b *Batch) AddRecord(rec []byte) error {
+	if len(rec) == 0 || rec[0] == '{' {
+		r, err := DecodeRecord(rec)
+		if err == nil {
+			b.Add(r)
+		}
+		return err
+	}
+	d := dec{b: rec}
+	switch d.byte() {
+	case recObservation:
+		d.observation(b.grow())
+		if err := d.end(); err != nil {
+			b.shrink()
+			return err
+		}
+	case recRevision:
+		var v Revision
+		d.revisionRecord(&v)
+		if err := d.end(); err != nil {
+			return err
+		}
+		b.Revise(v)
+	default:
+		d.fail()
+		return d.end()
+	}
+	return nil
 }
 
 type enc struct{ b []byte }
@@ -285,7 +308,16 @@ func (d *dec) bytes() []byte {
 	return p
 }
 
-func (d *dec) str() string { return string(d.bytes()) }
+// str aliases the record's bytes instead of copying them: decoding a window's records is then
+// one allocation per record fewer per string, and the strings live exactly as long as the
+// decoded record (RawBody aliases them already).
+func (d *dec) str() string {
+	p := d.bytes()
+	if len(p) == 0 {
+		return ""
+	}
+	return unsafe.String(&p[0], len(p))
+}
 func (d *dec) bool() bool  { return d.byte() == 1 }
 
 func (d *dec) int32() int32 {
@@ -376,6 +408,26 @@ func (d *dec) observation(o *Observation) {
 	o.Manager = d.str()
 	o.ManagerOp = d.str()
 	o.ManagerTime = d.time()
+}
+
+// revisionRecord decodes a revision record: the revision, then its body.
+func (d *dec) revisionRecord(v *Revision) {
+	d.revision(v)
+	switch d.byte() {
+	case bodyNone:
+	case bodyRaw:
+		v.RawBody = d.bytes()
+	default:
+		d.fail()
+	}
+}
+
+// end checks that the record was decoded whole.
+func (d *dec) end() error {
+	if d.err == nil && d.i != len(d.b) {
+		d.fail()
+	}
+	return d.err
 }
 
 func (d *dec) revision(v *Revision) {

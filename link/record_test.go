@@ -46,6 +46,10 @@ func TestRecordRoundTrip(t *testing.T) {
 				t.Errorf("record %d cut at %d of %d bytes decodes", i, n, len(b))
 			}
 		}
+		checkAddRecord(t, b)
+		for n := range b {
+			checkAddRecord(t, b[:n])
+		}
 	}
 	// A revision with a decoded body spools it as JSON, decoded again when linked.
 	rev := Revision{Object: ObjectKey{UID: "u"}, Kind: "Pod", Body: map[string]any{"spec": map[string]any{"nodeName": "n"}}}
@@ -71,6 +75,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkAddRecord(t, b)
 		r, err := DecodeRecord(b)
 		if err != nil {
 			return
@@ -82,4 +87,27 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// checkAddRecord: AddRecord fills a batch as Add(DecodeRecord) does, after a record that is
+// already there, and leaves it as it was when the record does not decode.
+func checkAddRecord(t *testing.T, b []byte) {
+	t.Helper()
+	seed, _ := EncodeRecord(sampleRecords()[0])
+	want, got := NewBatch(Config{}), NewBatch(Config{})
+	for _, batch := range []*Batch{want, got} {
+		if err := batch.AddRecord(seed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, decodeErr := DecodeRecord(b)
+	if decodeErr == nil {
+		want.Add(r)
+	}
+	if err := got.AddRecord(b); (err == nil) != (decodeErr == nil) {
+		t.Fatalf("AddRecord(%q) = %v, DecodeRecord: %v", b, err, decodeErr)
+	}
+	if !reflect.DeepEqual(got.obs, want.obs) || !reflect.DeepEqual(got.revs, want.revs) {
+		t.Errorf("AddRecord(%q) gives\n %+v %+v\nwant\n %+v %+v", b, got.obs, got.revs, want.obs, want.revs)
+	}
 }

@@ -82,14 +82,7 @@ func openPipeline(cfg pipelineConfig) (*pipeline, error) {
 func (p *pipeline) build(window time.Duration) func(time.Time, func(func([]byte) error) error) ([]archive.Span, error) {
 	return func(_ time.Time, replay func(func([]byte) error) error) ([]archive.Span, error) {
 		batch := link.NewBatch(link.Config{Window: window, History: p.history})
-		if err := replay(func(rec []byte) error {
-			r, err := link.DecodeRecord(rec)
-			if err != nil {
-				return err
-			}
-			batch.Add(r)
-			return nil
-		}); err != nil {
+		if err := replay(batch.AddRecord); err != nil {
 			return nil, err
 		}
 		rows, st := batch.Spans()
@@ -105,7 +98,9 @@ func (p *pipeline) build(window time.Duration) func(time.Time, func(func([]byte)
 }
 
 // NewBatch returns a batch of facts to spool; the pipeline is safe for concurrent batches.
-func (p *pipeline) NewBatch() collect.Batch {
+func (p *pipeline) NewBatch() collect.Batch { return p.newSpoolBatch() }
+
+func (p *pipeline) newSpoolBatch() *spoolBatch {
 	return &spoolBatch{p: p, pending: map[time.Time][][]byte{}}
 }
 
