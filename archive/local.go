@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/kairn-dev/kairn/internal/atomicfile"
 )
 
 // Local is a Store on a local directory: the embedded default.
@@ -47,7 +49,8 @@ func (l *Local) Put(_ context.Context, key string, r io.Reader, _ int64) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	created, err := mkdirAll(filepath.Dir(p))
+	if err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-"+filepath.Base(p)+"-*")
@@ -66,7 +69,36 @@ func (l *Local) Put(_ context.Context, key string, r io.Reader, _ int64) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	return os.Rename(tmp.Name(), p)
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return err
+	}
+	// The rename, and the directories made for it, must be durable before Put returns: the
+	// flusher drops a spool segment once its parts are put.
+	for _, dir := range append([]string{filepath.Dir(p)}, created...) {
+		if err := atomicfile.SyncDir(dir); err != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// mkdirAll is os.MkdirAll that returns the parents of the directories it created, the ones
+// whose entries must be synced.
+func mkdirAll(dir string) (parents []string, err error) {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	for _, d := range missing {
+		parents = append(parents, filepath.Dir(d))
+	}
+	return parents, nil
 }
 
 func (l *Local) Get(_ context.Context, key string) (io.ReadCloser, error) {

@@ -61,7 +61,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer pipe.Close()
-	sink := &committingSink{Batch: pipe.NewBatch()}
+	sink := &committingSink{spoolBatch: pipe.newSpoolBatch()}
 	opts := collect.FileOptions{Cluster: *cluster}
 	if !*quiet {
 		opts.Progress = func(file string, done, total int64) {
@@ -122,22 +122,25 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// committingSink commits its batch every few thousand records, so an offline ingest spools as
-// it reads and a crash loses at most what was read since.
+// committingSink commits its batch whenever it holds commitBytes of encoded records, so an
+// offline ingest spools as it reads, in memory bounded by bytes whatever the records' sizes, and
+// a crash loses at most that much of what was read. Each commit costs one fsync per window.
 type committingSink struct {
-	collect.Batch
-	n   int
+	*spoolBatch
 	err error
 }
 
-const commitEvery = 4096
+// commitBytes is 8 MiB, about 13,000 spooled records of the generated traffic (615 B each on
+// average): big enough
+// that the fsyncs cost little next to decoding (one per window per commit, 1-10 ms each here).
+const commitBytes = 8 << 20
 
-func (s *committingSink) Observe(o link.Observation) { s.Batch.Observe(o); s.tick() }
-func (s *committingSink) Revise(r link.Revision)     { s.Batch.Revise(r); s.tick() }
+func (s *committingSink) Observe(o link.Observation) { s.spoolBatch.Observe(o); s.tick() }
+func (s *committingSink) Revise(r link.Revision)     { s.spoolBatch.Revise(r); s.tick() }
 
 func (s *committingSink) tick() {
-	if s.n++; s.n%commitEvery == 0 && s.err == nil {
-		s.err = s.Batch.Commit()
+	if len(s.arena) >= commitBytes && s.err == nil {
+		s.err = s.spoolBatch.Commit()
 	}
 }
 
@@ -145,7 +148,7 @@ func (s *committingSink) Commit() error {
 	if s.err != nil {
 		return s.err
 	}
-	return s.Batch.Commit()
+	return s.spoolBatch.Commit()
 }
 
 // quarantine writes malformed records as JSON lines next to the spans, so nothing is silently lost.
