@@ -318,7 +318,7 @@ func (d *dec) str() string {
 	}
 	return unsafe.String(&p[0], len(p))
 }
-func (d *dec) bool() bool  { return d.byte() == 1 }
+func (d *dec) bool() bool { return d.byte() == 1 }
 
 func (d *dec) int32() int32 {
 	v := d.int()

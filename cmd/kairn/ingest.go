@@ -131,8 +131,8 @@ type committingSink struct {
 }
 
 // commitBytes is 8 MiB, about 13,000 spooled records of the generated traffic (615 B each on
-// average): big enough
-// that the fsyncs cost little next to decoding (one per window per commit, 1-10 ms each here).
+// average): big enough that the fsyncs cost little next to decoding (one per window per commit,
+// 1-10 ms each here).
 const commitBytes = 8 << 20
 
 func (s *committingSink) Observe(o link.Observation) { s.spoolBatch.Observe(o); s.tick() }
