@@ -113,34 +113,22 @@ func DecodeRecord(b []byte) (Record, error) {
 	return r, nil
 }
 
-// AddRecord decodes a spooled record straight into the batch, as Add(DecodeRecord(rec)) would
-// without the copy. Its strings and bodies alias rec, which must not change afterwards.
+// AddRecord decodes a spooled record into the batch, as Add(DecodeRecord(rec)) would; an
+// observation is decoded in place, without the copy. Its strings and bodies alias rec, which must
+// not change afterwards.
 func (b *Batch) AddRecord(rec []byte) error {
-	if len(rec) == 0 || rec[0] == '{' {
+	if len(rec) == 0 || rec[0] != recObservation {
 		r, err := DecodeRecord(rec)
 		if err == nil {
 			b.Add(r)
 		}
 		return err
 	}
-	d := dec{b: rec}
-	switch d.byte() {
-	case recObservation:
-		d.observation(b.grow())
-		if err := d.end(); err != nil {
-			b.shrink()
-			return err
-		}
-	case recRevision:
-		var v Revision
-		d.revisionRecord(&v)
-		if err := d.end(); err != nil {
-			return err
-		}
-		b.Revise(v)
-	default:
-		d.fail()
-		return d.end()
+	d := dec{b: rec, i: 1}
+	d.observation(b.grow())
+	if err := d.end(); err != nil {
+		b.shrink()
+		return err
 	}
 	return nil
 }
@@ -308,9 +296,8 @@ func (d *dec) bytes() []byte {
 	return p
 }
 
-// str aliases the record's bytes instead of copying them: decoding a window's records is then
-// one allocation per record fewer per string, and the strings live exactly as long as the
-// decoded record (RawBody aliases them already).
+// str aliases the record's bytes instead of copying them, which saves an allocation per
+// string; the strings live as long as the record's bytes (RawBody aliases them already).
 func (d *dec) str() string {
 	p := d.bytes()
 	if len(p) == 0 {
