@@ -255,8 +255,8 @@ func (f *Flusher) FlushAll(ctx context.Context) error {
 	}
 }
 
-// flush closes and flushes the windows that are due (all of them with all set). A window that
-// fails does not hold up the others.
+// flush closes and flushes the windows that are due (all of them with all set), in window
+// order. A window that fails does not hold up the others.
 func (f *Flusher) flush(ctx context.Context, all bool) error {
 	f.flushMu.Lock()
 	defer f.flushMu.Unlock()
@@ -267,21 +267,20 @@ func (f *Flusher) flush(ctx context.Context, all bool) error {
 			due = append(due, w)
 		}
 	}
-	var errs []error
-	for _, start := range spooledStarts(due) {
+	if len(due) == 0 {
+		return nil
+	}
+	// One call closes them all: one durable rewrite of the closed-windows list, not one per
+	// window.
+	segs, err := f.o.Spool.CloseWindows(spooledStarts(due)...)
+	errs := []error{err}
+	for _, seg := range segs {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		segs, err := f.o.Spool.CloseWindow(start)
-		if err != nil {
+		if err := f.flushSegment(ctx, seg); err != nil {
+			f.failures.Inc()
 			errs = append(errs, err)
-			continue
-		}
-		for _, seg := range segs {
-			if err := f.flushSegment(ctx, seg); err != nil {
-				f.failures.Inc()
-				errs = append(errs, err)
-			}
 		}
 	}
 	return errors.Join(errs...)

@@ -57,19 +57,12 @@ func (l *Local) Put(_ context.Context, key string, r io.Reader, _ int64) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	if err := tmp.Close(); err != nil {
+	if err := writeSynced(tmp, r); err != nil {
+		os.Remove(tmp.Name())
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
+		os.Remove(tmp.Name())
 		return err
 	}
 	// The rename, and the directories made for it, must be durable before Put returns: the
@@ -80,6 +73,15 @@ func (l *Local) Put(_ context.Context, key string, r io.Reader, _ int64) error {
 		}
 	}
 	return nil
+}
+
+// writeSynced copies r into f, syncs and closes it.
+func writeSynced(f *os.File, r io.Reader) error {
+	_, err := io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
 }
 
 // mkdirAll is os.MkdirAll that returns the parents of the directories it created, the ones

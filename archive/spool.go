@@ -113,7 +113,7 @@ type spoolSegment struct {
 // Exactly-once: a segment is sealed (takes no more appends) before anything reads it for upload,
 // so every upload of a segment sees the same records, Build turns them into the same rows, and
 // WriteParts gives them the same part name: a retried upload replaces the part. A window is sealed
-// by CloseWindow, which persists it in "closed" first, so after a restart a sealed segment is
+// by CloseWindows, which persists it in "closed" first, so after a restart a sealed segment is
 // still sealed; late segments found at startup are all treated as sealed.
 //
 // Records are opaque bytes. A Spool is safe for concurrent use; one process uses a directory.
@@ -485,7 +485,7 @@ func (s *Spool) reserve(start int64, late bool, n int64) (*spoolSegment, error) 
 	if s.bytes+n > s.max {
 		return nil, fmt.Errorf("%w: a batch of %d bytes does not fit (%d of %d bytes in use in %s)", ErrSpoolFull, n, s.bytes, s.max, s.dir)
 	}
-	// Checking closed here, under the same lock that CloseWindow seals under, is what keeps a
+	// Checking closed here, under the same lock that CloseWindows seals under, is what keeps a
 	// batch from landing in a segment that is being uploaded.
 	var key spoolSegKey
 	var g *spoolSegment
@@ -613,48 +613,69 @@ func sortSpoolWindows(ws []SpoolWindow) {
 	})
 }
 
-// CloseWindow closes the window starting at window: it records the window as closed (durably,
-// so later batches for it go to a late segment, also after a restart) and seals every segment it
-// has now, waiting for appends in progress. The returned segments never change again: replay,
-// upload and Drop them. Calling it again for a closed window seals the late segment that has
-// filled since.
-func (s *Spool) CloseWindow(window time.Time) ([]SpoolWindow, error) {
-	start, err := spoolWindowKey(window)
-	if err != nil {
-		return nil, err
+// CloseWindows closes the windows starting at windows: it records them as closed (durably, in
+// one rewrite of the closed-windows file, so later batches for them go to late segments, also
+// after a restart) and seals every segment they have now, waiting for appends in progress. The
+// returned segments, sorted by window, never change again: replay, upload and Drop them. Calling
+// it again for a closed window seals the late segment that has filled since. A window whose
+// segment fails to close is left out of the result, with the error; the others are returned.
+func (s *Spool) CloseWindows(windows ...time.Time) ([]SpoolWindow, error) {
+	starts := make(map[int64]bool, len(windows))
+	for _, w := range windows {
+		start, err := spoolWindowKey(w)
+		if err != nil {
+			return nil, err
+		}
+		starts[start] = true
 	}
 	s.mu.Lock()
 	if s.shut {
 		s.mu.Unlock()
 		return nil, errors.New("spool: closed")
 	}
-	if !s.closed[start] {
-		s.closed[start] = true
+	var added []int64
+	for start := range starts {
+		if !s.closed[start] {
+			s.closed[start] = true
+			added = append(added, start)
+		}
+	}
+	if len(added) > 0 {
 		if err := s.saveClosed(); err != nil {
-			delete(s.closed, start)
+			for _, start := range added {
+				delete(s.closed, start)
+			}
 			s.mu.Unlock()
 			return nil, err
 		}
 	}
 	var segs []*spoolSegment
 	for k, g := range s.segs {
-		if k.start == start {
+		if starts[k.start] {
 			g.sealed = true
 			segs = append(segs, g)
 		}
 	}
-	delete(s.activeLate, start)
+	for start := range starts {
+		delete(s.activeLate, start)
+	}
 	s.mu.Unlock()
 
 	var errs []error
+	failed := map[int64]bool{}
 	for _, g := range segs {
 		g.inflight.Wait()
-		errs = append(errs, g.closeFile())
+		if err := g.closeFile(); err != nil {
+			errs = append(errs, fmt.Errorf("spool: closing %s: %w", g.path, err))
+			failed[g.key.start] = true
+		}
 	}
 	s.mu.Lock()
 	out := make([]SpoolWindow, 0, len(segs))
 	for _, g := range segs {
-		out = append(out, g.info())
+		if !failed[g.key.start] {
+			out = append(out, g.info())
+		}
 	}
 	s.mu.Unlock()
 	sortSpoolWindows(out)
@@ -767,9 +788,10 @@ func (s *Spool) Drop(w SpoolWindow) error {
 		s.bytes -= g.bytes
 	}
 	s.mu.Unlock()
-	// Should the removal be lost to a crash, the segment comes back sealed, is uploaded again
-	// under the same part name, and dropped again: harmless.
-	return errors.Join(cerr, spoolSyncDir(s.dir))
+	// The removal is not synced: should a crash lose it, the segment comes back sealed, is
+	// uploaded again under the same part name, and dropped again. That is harmless, and it is
+	// what a crash between the upload and the removal does anyway.
+	return cerr
 }
 
 // Bytes is the size of the spooled records, including batches being written.

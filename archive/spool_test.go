@@ -342,7 +342,7 @@ func TestSpoolFull(t *testing.T) {
 		t.Errorf("over the bound after reopen: %v", err)
 	}
 	// Once a window is flushed and dropped, there is room again.
-	segs, err := s.CloseWindow(testWindow)
+	segs, err := s.CloseWindows(testWindow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,12 +361,12 @@ func TestSpoolClosedWindows(t *testing.T) {
 	s := openTestSpool(t, SpoolOptions{Dir: dir})
 	appendStrings(t, s, w1, false, "a")
 	appendStrings(t, s, w2, false, "open")
-	segs, err := s.CloseWindow(w1)
+	segs, err := s.CloseWindows(w1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := windowsSummary(segs); !slices.Equal(got, []string{"20261124T0530 n=1 sealed"}) {
-		t.Fatalf("CloseWindow = %q", got)
+		t.Fatalf("CloseWindows = %q", got)
 	}
 	if !s.Closed(w1) || s.Closed(w2) {
 		t.Errorf("Closed: w1 %v, w2 %v", s.Closed(w1), s.Closed(w2))
@@ -378,12 +378,12 @@ func TestSpoolClosedWindows(t *testing.T) {
 		t.Error("Drop of a segment that still takes appends succeeded")
 	}
 	// Closing again seals the late segment; the next late batch starts generation 2.
-	segs, err = s.CloseWindow(w1)
+	segs, err = s.CloseWindows(w1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := windowsSummary(segs); !slices.Equal(got, []string{"20261124T0530 n=1 sealed", "20261124T0530 late-1 n=1 sealed"}) {
-		t.Fatalf("second CloseWindow = %q", got)
+		t.Fatalf("second CloseWindows = %q", got)
 	}
 	appendStrings(t, s, w1, false, "c")
 	if err := s.Drop(segs[0]); err != nil {
@@ -414,10 +414,28 @@ func TestSpoolClosedWindows(t *testing.T) {
 	appendStrings(t, s, w1, false, "d") // still late after a restart, in a new generation
 	appendStrings(t, s, w2, false, "more")
 	wantWindows(t, s, "20261124T0530 late-1 n=1 sealed", "20261124T0530 late-2 n=1 sealed", "20261124T0530 late-3 n=1", "20261124T0531 n=2")
+
+	// Several windows close in one call (given out of order, one twice): every segment of each,
+	// sorted by window, and all of them closed for good.
+	w3 := testWindow.Add(2 * time.Minute)
+	appendStrings(t, s, w3, false, "x", "y")
+	segs, err = s.CloseWindows(w3, w2, w1, w3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"20261124T0530 late-1 n=1 sealed", "20261124T0530 late-2 n=1 sealed", "20261124T0530 late-3 n=1 sealed",
+		"20261124T0531 n=2 sealed", "20261124T0532 n=2 sealed"}
+	if got := windowsSummary(segs); !slices.Equal(got, want) {
+		t.Fatalf("CloseWindows of three windows = %q", got)
+	}
+	s.Close()
+	if data, err := os.ReadFile(filepath.Join(dir, spoolClosedFile)); err != nil || string(data) != "20261124T0530\n20261124T0531\n20261124T0532\n" {
+		t.Errorf("closed file = %q, %v", data, err)
+	}
 }
 
 // Appends racing with closes: every acknowledged record is in exactly one segment, and a sealed
-// segment never changes after CloseWindow returned it.
+// segment never changes after CloseWindows returned it.
 func TestSpoolConcurrentAppendAndClose(t *testing.T) {
 	s := openTestSpool(t, SpoolOptions{Dir: t.TempDir()})
 	var (
@@ -445,7 +463,7 @@ func TestSpoolConcurrentAppendAndClose(t *testing.T) {
 		}()
 	}
 	flush := func(w time.Time) {
-		segs, err := s.CloseWindow(w)
+		segs, err := s.CloseWindows(w)
 		if err != nil {
 			t.Error(err)
 			return

@@ -100,9 +100,18 @@ func kindRank(k string) int {
 	return 1
 }
 
-// zstdCodec is shared by every part written: it pools its encoders, whose history tables are
-// megabytes (a codec per part allocated them anew each time).
-var zstdCodec = &zstd.Codec{Level: zstd.SpeedDefault}
+// The zstd codecs are shared by every part written: each pools its encoders, whose history
+// tables are megabytes (a codec per part allocated them anew each time).
+//
+// Fresh parts, the flusher's, are written at zstd's fastest level: they are written on the
+// ingest's one core, and read only until the merger rewrites their partition. The merger and
+// everything else that stays in the archive use the default level. On the generated traffic
+// the fastest level makes parts 16 % larger (91.7 against 78.9 B/span) and encoding ~20 %
+// cheaper.
+var (
+	zstdCodec      = &zstd.Codec{Level: zstd.SpeedDefault}
+	zstdCodecFresh = &zstd.Codec{Level: zstd.SpeedFastest}
+)
 
 // Row groups: rows are sorted by object, so a row group that holds one resource's rows carries
 // statistics (api_group, resource) that let a reader skip the rest of the part. A query for
@@ -132,11 +141,13 @@ var skipBounds = func() (opts []parquet.WriterOption) {
 	return opts
 }()
 
-// EncodeParquet writes rows (already sorted) as one zstd Parquet file.
-func EncodeParquet(rows []Span) ([]byte, error) {
+// EncodeParquet writes rows (already sorted) as one zstd Parquet file, compressed to stay.
+func EncodeParquet(rows []Span) ([]byte, error) { return encodeParquet(rows, zstdCodec) }
+
+func encodeParquet(rows []Span, codec *zstd.Codec) ([]byte, error) {
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[Span](&buf, append([]parquet.WriterOption{
-		parquet.Compression(zstdCodec),
+		parquet.Compression(codec),
 		parquet.KeyValueMetadata("kairn.schema.version", SchemaVersion),
 		parquet.PageBufferSize(256 << 10),
 		parquet.MaxRowsPerRowGroup(maxGroupRows),
@@ -176,8 +187,8 @@ type PartWritten struct {
 	Bytes int
 }
 
-// WriteParts groups rows by cluster and window, sorts each group, and puts one part per group.
-// It may reorder rows.
+// WriteParts groups rows by cluster and window, sorts each group, and puts one fresh part
+// (fastest compression: see zstdCodecFresh) per group. It may reorder rows.
 // The part name is writer plus a hash of the group's span ids, so writing the same facts again
 // replaces the part instead of duplicating it.
 func WriteParts(ctx context.Context, store Store, writer string, rows []Span) ([]PartWritten, error) {
@@ -217,7 +228,7 @@ func WriteParts(ctx context.Context, store Store, writer string, rows []Span) ([
 		part := groups[g]
 		SortSpans(part)
 		name := writer + "-" + contentHash(part)
-		data, err := EncodeParquet(part)
+		data, err := encodeParquet(part, zstdCodecFresh)
 		if err != nil {
 			return out, err
 		}
