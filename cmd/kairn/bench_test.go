@@ -227,7 +227,7 @@ func BenchmarkIngestPipeline(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sink := &committingSink{spoolBatch: p.newSpoolBatch()}
+		sink := newCommittingSink(p)
 		if _, err := collect.ReadAuditFile(path, collect.FileOptions{Cluster: "bench"}, sink); err != nil {
 			b.Fatal(err)
 		}
