@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path"
 	"sort"
@@ -143,4 +144,38 @@ func TestDeletePartitionIsRetention(t *testing.T) {
 	if len(idx) != 1 || !strings.Contains(idx[0].Key, WindowKey(keep[0].WindowStart)) {
 		t.Errorf("index left: %+v", idx)
 	}
+}
+
+// TestMergedPartsCompressedToStay: fresh parts are written at zstd's fastest level, and the
+// merger rewrites the same rows at the default level, smaller (zstdCodecFresh).
+func TestMergedPartsCompressedToStay(t *testing.T) {
+	ctx := context.Background()
+	local, _ := OpenLocal(t.TempDir())
+	w := time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
+	var rows []Span
+	for i := range 20000 {
+		id := fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15)
+		rows = append(rows, Span{Kind: KindAudit, SpanID: id, ObservationID: "audit/" + id, TraceID: fmt.Sprintf("t%d", i/50),
+			Cluster: "c", Resource: "pods", Namespace: fmt.Sprintf("ns-%d", i%7), Name: fmt.Sprintf("web-%d", i/50),
+			WindowStart: w, StartTime: w.Add(time.Duration(i) * time.Millisecond), Verb: "patch",
+			Message: fmt.Sprintf("pod web-%d in ns-%d: container %d restarted", i/50, i%7, i%3)})
+	}
+	fresh, err := WriteParts(ctx, local, "a", rows)
+	if err != nil || len(fresh) != 1 {
+		t.Fatalf("WriteParts: %+v %v", fresh, err)
+	}
+	pps, _ := ListPartitions(ctx, local)
+	res, err := MergePartition(ctx, local, pps[0], func(r []Span) []Span { return r })
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := ReadPart(ctx, local, res.Key)
+	if err != nil || len(merged) != len(rows) {
+		t.Fatalf("merged part: %d rows, %v", len(merged), err)
+	}
+	objs, _ := local.List(ctx, res.Key)
+	if len(objs) != 1 || objs[0].Size >= int64(fresh[0].Bytes) {
+		t.Errorf("merged part %+v, fresh part %d bytes: want the merged one smaller", objs, fresh[0].Bytes)
+	}
+	t.Logf("fresh %d B, merged %d B for %d rows", fresh[0].Bytes, objs[0].Size, len(rows))
 }
