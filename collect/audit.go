@@ -148,20 +148,19 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 	success := obs.StatusCode >= 200 && obs.StatusCode < 300
 	// Anything but a JSON object (a bare string from pods/log, say) is no revision.
 	if success && isWrite(ev.Verb) && ref.Resource == "events" {
-		if body := ev.responseBody(); body != nil {
+		if e, ok := ev.responseEvent(); ok {
 			// An Event is a fact about another object, not an object kairn traces: the response
 			// names it (creates use generateName) and carries the fact itself.
-			meta, _ := body["metadata"].(map[string]any)
 			if obs.Object.Name == "" {
-				obs.Object.Name = str(meta["name"])
+				obs.Object.Name = e.meta.name
 			}
 			if obs.Object.UID == "" {
-				obs.Object.UID = str(meta["uid"])
+				obs.Object.UID = e.meta.uid
 			}
-			obs.ResourceVersion = str(meta["resourceVersion"])
+			obs.ResourceVersion = e.meta.rv
 			f := facts{obs: obs}
-			if e, ok := eventObservation(cluster, body); ok {
-				f.event = &e
+			if o, ok := e.observation(cluster); ok {
+				f.event = &o
 			}
 			return f, nil
 		}
@@ -200,6 +199,18 @@ func auditFacts(cluster string, ev *auditEvent) (facts, error) {
 		obs.Object.Name = requestName
 	}
 	return facts{obs: obs, rev: rev}, nil
+}
+
+// responseEvent reads an Event from the response body, when it is an object: from the raw JSON,
+// or from ResponseObject when that was decoded instead.
+func (ev *auditEvent) responseEvent() (eventFields, bool) {
+	if body, ok := ev.ResponseObject.(map[string]any); ok {
+		return eventFromMap(body), true
+	}
+	if len(ev.response) == 0 || ev.response[0] != '{' {
+		return eventFields{}, false
+	}
+	return eventFromRaw(ev.response), true
 }
 
 // responseMeta reads the type and metadata of the response body, when it is an object: from the

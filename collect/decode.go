@@ -131,24 +131,6 @@ func listItems(raw []byte) ([][]byte, error) {
 	return out, err
 }
 
-// responseBody decodes the raw response body (an object, else nil) as encoding/json would into a
-// map, leaving out the managedFields' fieldsV1 sets: kairn reads only who wrote a revision and
-// when, then drops managedFields.
-func (ev *auditEvent) responseBody() map[string]any {
-	if m, ok := ev.ResponseObject.(map[string]any); ok {
-		return m
-	}
-	if len(ev.response) == 0 || ev.response[0] != '{' {
-		return nil
-	}
-	v, _, err := jsonscan.Any(ev.response, 0, dropFieldSets)
-	if err != nil {
-		return nil
-	}
-	m, _ := v.(map[string]any)
-	return m
-}
-
 func dropFieldSets(path []string, _ byte) bool {
 	return len(path) == 3 && path[2] == "fieldsV1" && path[1] == "managedFields" && path[0] == "metadata"
 }

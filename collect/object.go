@@ -123,6 +123,17 @@ func rawString(raw []byte, v int) (string, int, error) {
 	return "", end, err
 }
 
+// rawNumber reads a number value as a float64 type assertion does on a decoded map: anything
+// else is 0.
+func rawNumber(raw []byte, v int) (float64, int, error) {
+	end, err := jsonscan.SkipValid(raw, v)
+	if err != nil || (raw[v] != '-' && (raw[v] < '0' || raw[v] > '9')) {
+		return 0, end, err
+	}
+	f, _ := strconv.ParseFloat(string(raw[v:end]), 64)
+	return f, end, nil
+}
+
 func rawTime(raw []byte, v int) (time.Time, int, error) {
 	s, end, err := rawString(raw, v)
 	return parseTime(s), end, err
@@ -132,30 +143,34 @@ func rawTime(raw []byte, v int) (time.Time, int, error) {
 func metaFromRaw(raw []byte) objMeta {
 	var m objMeta
 	jsonscan.Object(raw, 0, func(key []byte, v int) (int, error) {
-		switch string(key) {
-		case "apiVersion":
-			var end int
-			var err error
-			m.apiVersion, end, err = rawString(raw, v)
-			return end, err
-		case "kind":
-			var end int
-			var err error
-			m.kind, end, err = rawString(raw, v)
-			return end, err
-		case "metadata":
-			keep := objMeta{apiVersion: m.apiVersion, kind: m.kind}
-			if raw[v] != '{' {
-				m = keep
-				return jsonscan.SkipValid(raw, v)
-			}
-			end, err := keep.readMeta(raw, v)
-			m = keep
+		if end, ok, err := m.topField(raw, key, v); ok {
 			return end, err
 		}
 		return jsonscan.SkipValid(raw, v)
 	})
 	return m
+}
+
+// topField reads the top-level member key (value at v) when it is one objMeta holds, and
+// reports whether it was.
+func (m *objMeta) topField(raw, key []byte, v int) (end int, ok bool, err error) {
+	switch string(key) {
+	case "apiVersion":
+		m.apiVersion, end, err = rawString(raw, v)
+	case "kind":
+		m.kind, end, err = rawString(raw, v)
+	case "metadata":
+		keep := objMeta{apiVersion: m.apiVersion, kind: m.kind}
+		if raw[v] != '{' {
+			end, err = jsonscan.SkipValid(raw, v)
+		} else {
+			end, err = keep.readMeta(raw, v)
+		}
+		*m = keep
+	default:
+		return 0, false, nil
+	}
+	return end, true, err
 }
 
 func (m *objMeta) readMeta(raw []byte, v int) (int, error) {
@@ -177,12 +192,9 @@ func (m *objMeta) readMeta(raw []byte, v int) (int, error) {
 		case "deletionTimestamp":
 			m.deleted, end, err = rawTime(raw, v)
 		case "generation":
-			m.generation = 0
-			end, err = jsonscan.SkipValid(raw, v)
-			if err == nil && (raw[v] == '-' || '0' <= raw[v] && raw[v] <= '9') {
-				g, _ := strconv.ParseFloat(string(raw[v:end]), 64)
-				m.generation = int64(g)
-			}
+			var g float64
+			g, end, err = rawNumber(raw, v)
+			m.generation = int64(g)
 		case "ownerReferences":
 			m.owners, end, err = rawOwners(raw, v)
 		case "managedFields":
