@@ -206,7 +206,7 @@ func fields(pairs ...any) []fieldName {
 	var out []fieldName
 	for i := 0; i < len(pairs); i += 2 {
 		n := pairs[i].(string)
-		out = append(out, fieldName{n, string(jsonscan.Fold([]byte(n))), pairs[i+1].(field)})
+		out = append(out, fieldName{n, string(jsonscan.AppendFold(nil, []byte(n))), pairs[i+1].(field)})
 	}
 	return out
 }
@@ -231,7 +231,8 @@ func fieldOf(key []byte, fs []fieldName) field {
 			return f.f
 		}
 	}
-	folded := jsonscan.Fold(key)
+	var buf [64]byte
+	folded := jsonscan.AppendFold(buf[:0], key)
 	for _, f := range fs {
 		if string(folded) == f.folded {
 			return f.f

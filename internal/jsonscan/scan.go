@@ -520,11 +520,10 @@ func (d *anyDecoder) value(i int) (any, int, error) {
 	}
 }
 
-// Fold is encoding/json's case folding of a field name (fold.go): a key matches a struct field
-// when its fold equals the field name's fold.
-func Fold(in []byte) []byte {
-	var arr [32]byte
-	out := arr[:0]
+// AppendFold appends encoding/json's case folding of a field name (fold.go) to out: a key
+// matches a struct field when its fold equals the field name's fold. Callers pass a buffer on
+// their stack, so matching an unknown key allocates nothing.
+func AppendFold(out, in []byte) []byte {
 	for i := 0; i < len(in); {
 		if c := in[i]; c < utf8.RuneSelf {
 			if 'a' <= c && c <= 'z' {
