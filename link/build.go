@@ -118,8 +118,7 @@ func (b *Batch) Spans() ([]archive.Span, Stats) {
 	for _, o := range sortedObjects(objs) {
 		b.last = append(b.last, o.revs[len(o.revs)-1])
 	}
-	obs := dedupe(b.obs, &st)
-	obs = append(obs, b.changes(objs, &st)...)
+	obs := b.changes(objs, dedupe(b.obs, len(b.revs), &st), &st)
 	kinds := kindsByResource(objs, obs)
 	b.resolveUIDs(objs, obs)
 	linkAudits(obs, &st)
@@ -182,13 +181,15 @@ func (b *Batch) objects() map[ObjectKey]*object {
 	return objs
 }
 
-func dedupe(chunks [][]Observation, st *Stats) []Observation {
+// dedupe concatenates the chunks, dropping repeated observation ids, into a slice with room for
+// that many more (the changes, one per revision at most, appended without regrowing it).
+func dedupe(chunks [][]Observation, room int, st *Stats) []Observation {
 	n := 0
 	for _, c := range chunks {
 		n += len(c)
 	}
 	seen := make(map[string]struct{}, n)
-	out := make([]Observation, 0, n+n/2)
+	out := make([]Observation, 0, n+room)
 	for _, c := range chunks {
 		for i := range c {
 			o := &c[i]
@@ -203,9 +204,8 @@ func dedupe(chunks [][]Observation, st *Stats) []Observation {
 	return out
 }
 
-// changes diffs each object's consecutive revisions into change observations.
-func (b *Batch) changes(objs map[ObjectKey]*object, st *Stats) []Observation {
-	var out []Observation
+// changes diffs each object's consecutive revisions into change observations, appended to out.
+func (b *Batch) changes(objs map[ObjectKey]*object, out []Observation, st *Stats) []Observation {
 	for _, o := range sortedObjects(objs) {
 		for i, r := range o.revs {
 			var hist *Revision
