@@ -132,6 +132,8 @@ func tagKV(t Tag) *commonpb.KeyValue {
 		return &commonpb.KeyValue{Key: t.Key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
 	case bool:
 		return &commonpb.KeyValue{Key: t.Key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v}}}
+	case string: // most tags: not through fmt
+		return strKV(t.Key, v)
 	default:
 		return strKV(t.Key, fmt.Sprint(v))
 	}
@@ -228,6 +230,8 @@ func uiKV(t Tag) UIKeyValue {
 		return UIKeyValue{Key: t.Key, Type: "int64", Value: v}
 	case bool:
 		return UIKeyValue{Key: t.Key, Type: "bool", Value: v}
+	case string:
+		return UIKeyValue{Key: t.Key, Type: "string", Value: v}
 	default:
 		return UIKeyValue{Key: t.Key, Type: "string", Value: fmt.Sprint(v)}
 	}
