@@ -54,6 +54,7 @@ func ToOTLP(t *Trace) ([]*tracepb.TracesData, error) {
 		return nil, err
 	}
 	byID := t.byID()
+	var attrs attrSlab
 	var out []*tracepb.TracesData
 	var cur *tracepb.ScopeSpans
 	for i, s := range sortedSpans(t) {
@@ -77,8 +78,10 @@ func ToOTLP(t *Trace) ([]*tracepb.TracesData, error) {
 				return nil, err
 			}
 		}
-		for _, tag := range spanTags(s) {
-			ps.Attributes = append(ps.Attributes, tagKV(tag))
+		tags := spanTags(s)
+		ps.Attributes = make([]*commonpb.KeyValue, 0, len(tags)+1) // +1: warnings on roots
+		for _, tag := range tags {
+			ps.Attributes = append(ps.Attributes, attrs.tag(tag))
 			if tag.Key == "error" && tag.Value == true {
 				ps.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR}
 			}
@@ -90,7 +93,7 @@ func ToOTLP(t *Trace) ([]*tracepb.TracesData, error) {
 					ev.Name, _ = f.Value.(string)
 					continue
 				}
-				ev.Attributes = append(ev.Attributes, tagKV(f))
+				ev.Attributes = append(ev.Attributes, attrs.tag(f))
 			}
 			ps.Events = append(ps.Events, ev)
 		}
@@ -126,16 +129,40 @@ func strKV(k, v string) *commonpb.KeyValue {
 	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
 }
 
-func tagKV(t Tag) *commonpb.KeyValue {
+// attrSlab allocates a trace's string attributes in blocks: a trace has ~10 per span, three
+// small messages each, and allocating them one by one was half of rendering it.
+type attrSlab struct {
+	kvs  []commonpb.KeyValue
+	anys []commonpb.AnyValue
+	strs []commonpb.AnyValue_StringValue
+}
+
+const attrSlabBlock = 1024
+
+func (a *attrSlab) str(k, v string) *commonpb.KeyValue {
+	if len(a.kvs) == 0 {
+		a.kvs = make([]commonpb.KeyValue, attrSlabBlock)
+		a.anys = make([]commonpb.AnyValue, attrSlabBlock)
+		a.strs = make([]commonpb.AnyValue_StringValue, attrSlabBlock)
+	}
+	kv, av, sv := &a.kvs[0], &a.anys[0], &a.strs[0]
+	a.kvs, a.anys, a.strs = a.kvs[1:], a.anys[1:], a.strs[1:]
+	sv.StringValue = v
+	av.Value = sv
+	kv.Key, kv.Value = k, av
+	return kv
+}
+
+func (a *attrSlab) tag(t Tag) *commonpb.KeyValue {
 	switch v := t.Value.(type) {
 	case int64:
 		return &commonpb.KeyValue{Key: t.Key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
 	case bool:
 		return &commonpb.KeyValue{Key: t.Key, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v}}}
 	case string: // most tags: not through fmt
-		return strKV(t.Key, v)
+		return a.str(t.Key, v)
 	default:
-		return strKV(t.Key, fmt.Sprint(v))
+		return a.str(t.Key, fmt.Sprint(v))
 	}
 }
 
