@@ -159,12 +159,28 @@ type SpanLink struct {
 
 func (t *Trace) clone() *Trace {
 	c := *t
+	// Three allocations for the whole trace instead of three per span; each span's slices are
+	// capped at their length, so a display appending to one reallocates it, never touching
+	// its neighbour's.
 	c.Spans = make([]*Span, len(t.Spans))
+	spans := make([]Span, len(t.Spans))
+	nt, nl := 0, 0
+	for _, s := range t.Spans {
+		nt, nl = nt+len(s.Tags), nl+len(s.Logs)
+	}
+	tags, logs := make([]Tag, 0, nt), make([]Log, 0, nl)
 	for i, s := range t.Spans {
-		cs := *s
-		cs.Tags = slices.Clone(s.Tags)
-		cs.Logs = slices.Clone(s.Logs)
-		c.Spans[i] = &cs
+		cs := &spans[i]
+		*cs = *s
+		if len(s.Tags) > 0 {
+			tags = append(tags, s.Tags...)
+			cs.Tags = tags[len(tags)-len(s.Tags) : len(tags) : len(tags)]
+		}
+		if len(s.Logs) > 0 {
+			logs = append(logs, s.Logs...)
+			cs.Logs = logs[len(logs)-len(s.Logs) : len(logs) : len(logs)]
+		}
+		c.Spans[i] = cs
 	}
 	c.Warnings = slices.Clone(t.Warnings)
 	return &c
