@@ -131,19 +131,20 @@ func strKV(k, v string) *commonpb.KeyValue {
 
 // attrSlab allocates a trace's string attributes in blocks: a trace has ~10 per span, three
 // small messages each, and allocating them one by one was half of rendering it.
+// Blocks start small and double up to 1,024 attributes, so a small trace allocates little.
 type attrSlab struct {
-	kvs  []commonpb.KeyValue
-	anys []commonpb.AnyValue
-	strs []commonpb.AnyValue_StringValue
+	kvs   []commonpb.KeyValue
+	anys  []commonpb.AnyValue
+	strs  []commonpb.AnyValue_StringValue
+	block int
 }
-
-const attrSlabBlock = 1024
 
 func (a *attrSlab) str(k, v string) *commonpb.KeyValue {
 	if len(a.kvs) == 0 {
-		a.kvs = make([]commonpb.KeyValue, attrSlabBlock)
-		a.anys = make([]commonpb.AnyValue, attrSlabBlock)
-		a.strs = make([]commonpb.AnyValue_StringValue, attrSlabBlock)
+		a.block = min(max(2*a.block, 64), 1024)
+		a.kvs = make([]commonpb.KeyValue, a.block)
+		a.anys = make([]commonpb.AnyValue, a.block)
+		a.strs = make([]commonpb.AnyValue_StringValue, a.block)
 	}
 	kv, av, sv := &a.kvs[0], &a.anys[0], &a.strs[0]
 	a.kvs, a.anys, a.strs = a.kvs[1:], a.anys[1:], a.strs[1:]
