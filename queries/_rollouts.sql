@@ -7,7 +7,7 @@ rollouts AS (
            lead(start_time) OVER (PARTITION BY cluster, uid ORDER BY start_time) AS next_upgrade_at
     FROM spans
     WHERE kind = 'change'
-      AND resource IN ('deployments', 'statefulsets', 'daemonsets') AND coalesce(api_group, '') = 'apps'
+      AND resource IN ('deployments', 'statefulsets', 'daemonsets') AND api_group = 'apps'
       AND verb NOT IN ('create', 'observe', 'delete', 'delete-requested')
-      AND len(list_filter(changes, c -> starts_with(c.path, 'spec.template'))) > 0
+      AND list_bool_or(list_transform(changes, c -> starts_with(c.path, 'spec.template')))
 )
