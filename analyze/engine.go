@@ -119,7 +119,7 @@ func Open(ctx context.Context, store archive.Store, opts Options) (*Engine, erro
 			return nil, err
 		}
 	}
-	schemas, err := schemaKeys(slices.Concat(spanFiles, indexFiles))
+	schemas, err := schemaKeys(ctx, slices.Concat(spanFiles, indexFiles))
 	if err != nil {
 		e.Close()
 		return nil, fmt.Errorf("register archive %s: %w", store, err)
@@ -320,16 +320,22 @@ func readParquet(files []string, schemas map[string]string) string {
 
 // schemaKeys reads the footer of each Parquet file and keys it by its schema: columns, types
 // and nesting, in order.
-func schemaKeys(files []string) (map[string]string, error) {
-	keys := make(map[string]string, len(files))
-	for _, path := range files {
-		k, err := schemaKey(path)
-		if err != nil {
-			return nil, fmt.Errorf("read the schema of %s: %w", path, err)
+func schemaKeys(ctx context.Context, files []string) (map[string]string, error) {
+	keys := make([]string, len(files))
+	err := parallel(ctx, len(files), func(i int) (err error) {
+		if keys[i], err = schemaKey(files[i]); err != nil {
+			return fmt.Errorf("read the schema of %s: %w", files[i], err)
 		}
-		keys[path] = k
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return keys, nil
+	byFile := make(map[string]string, len(files))
+	for i, f := range files {
+		byFile[f] = keys[i]
+	}
+	return byFile, nil
 }
 
 func schemaKey(path string) (string, error) {
