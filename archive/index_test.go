@@ -2,7 +2,9 @@ package archive
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -33,6 +35,7 @@ func randomIndexRows(n int, seed uint64) []IndexRow {
 			Namespace: maybe(fmt.Sprintf("ns-%d", r.IntN(20))), Name: fmt.Sprintf("obj-%d", r.IntN(n)), UID: maybe(fmt.Sprintf("uid-%d-%d", i, r.Uint64())),
 			ObjectKind: maybe("Pod"), WindowStart: at().Truncate(30 * time.Minute), FirstSeen: at(), LastSeen: at(),
 			TraceID: fmt.Sprintf("%016x", r.Uint64()), SpanID: fmt.Sprintf("%016x", r.Uint64()), ParentUID: maybe(fmt.Sprintf("p-%d", r.IntN(50))),
+			ObjectHash: r.Int64N(1 << 56),
 		}
 		if r.IntN(2) == 0 {
 			rows[i].CreatedAt = at()
@@ -178,5 +181,63 @@ func TestReadPartRejectsDamage(t *testing.T) {
 	store.Put(ctx, key, bytes.NewReader(good), int64(len(good)))
 	if rows, err := ReadPart(ctx, store, key); err != nil || len(rows) != 1 {
 		t.Fatalf("good part: %d rows, %v", len(rows), err)
+	}
+}
+
+// TestObjectHash: the documented hash (archive-format.md), computed here from its definition,
+// and the index's object_hash column written from each row's key.
+func TestObjectHash(t *testing.T) {
+	sum := sha256.Sum256([]byte("kairn-object\x00c1\x00apps\x00deployments\x00ns\x00web\x00u-1"))
+	want := int64(0)
+	for _, b := range sum[:7] {
+		want = want<<8 | int64(b)
+	}
+	if got := ObjectHash("c1", "apps", "deployments", "ns", "web", "u-1"); got != want {
+		t.Fatalf("ObjectHash = %x, want %x", got, want)
+	}
+	if ObjectHash("c1", "", "apps/deployments", "ns", "web", "u-1") == want {
+		t.Error("the key's fields are not kept apart")
+	}
+	w := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	spans := []Span{
+		{Kind: KindObject, SpanID: "a", TraceID: "t1", Cluster: "c1", APIGroup: "apps", Resource: "deployments", Namespace: "ns", Name: "web", UID: "u-1", WindowStart: w, StartTime: w, EndTime: w},
+		{Kind: KindObject, SpanID: "b", TraceID: "t2", Cluster: "c1", Resource: "nodes", Name: "n1", WindowStart: w, StartTime: w, EndTime: w},
+	}
+	data, err := EncodeIndex(BuildIndex(spans))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := DecodeIndexColumns(data, "object_hash", "trace_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].ObjectHash != want || rows[1].ObjectHash != ObjectHash("c1", "", "nodes", "", "n1", "") ||
+		rows[0].TraceID != "t1" || rows[0].Name != "" {
+		t.Errorf("rows %+v: want object_hash %x and trace_id t1 only", rows, want)
+	}
+}
+
+// TestDecodeIndexColumnsOfAnOlderIndex: asking a version 1 index (no object_hash) for the
+// column is ErrNoColumn, so a reader can fall back; the columns it has still decode.
+func TestDecodeIndexColumnsOfAnOlderIndex(t *testing.T) {
+	type v1 struct {
+		Cluster string `parquet:"cluster,dict"`
+		Name    string `parquet:"name,dict"`
+		TraceID string `parquet:"trace_id"`
+	}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[v1](&buf)
+	if _, err := w.Write([]v1{{"c", "n", "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeIndexColumns(buf.Bytes(), "object_hash", "trace_id"); !errors.Is(err, ErrNoColumn) || !strings.Contains(err.Error(), "object_hash") {
+		t.Errorf("err = %v, want ErrNoColumn naming object_hash", err)
+	}
+	rows, err := DecodeIndexColumns(buf.Bytes(), "trace_id")
+	if err != nil || len(rows) != 1 || rows[0].TraceID != "t" || rows[0].Cluster != "" {
+		t.Errorf("rows %+v, %v", rows, err)
 	}
 }

@@ -1,10 +1,13 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/kairn-dev/kairn/archive"
 )
@@ -167,4 +170,102 @@ func TestReaderCacheSurvivesMergeWithinTTL(t *testing.T) {
 	if _, err := r.Find(ctx, Query{Pipeline: DefaultPipeline}); err != nil {
 		t.Errorf("find: %v", err)
 	}
+}
+
+// TestTraceFromIndexesOfBothVersions: a merged partition's trace is found through the index's
+// object_hash and trace_id columns (schema version 2), and through a version 1 index (no
+// object_hash: decoded whole and hashed); both give the trace as the parts hold it: every
+// observation row of trace-dep, and one span per object (its windows stitched together).
+func TestTraceFromIndexesOfBothVersions(t *testing.T) {
+	ctx := context.Background()
+	store, dep := testArchive(t, 3)
+	// Read straight from the parts: the observations' span ids, and the objects, of trace-dep.
+	want, objects := map[string]bool{}, map[string]bool{}
+	pps, err := archive.ListPartitions(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pp := range pps {
+		for _, o := range pp.Live {
+			rows, err := archive.ReadPart(ctx, store, o.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				switch {
+				case r.TraceID != "trace-dep":
+				case r.Kind == archive.KindObject:
+					objects[r.UID] = true
+				default:
+					want[r.SpanID] = true
+				}
+			}
+		}
+		if _, err := archive.MergePartition(ctx, store, pp, func(s []archive.Span) []archive.Span { return s }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := TraceID{Pipeline: Pipeline{Display: DisplayTree, Selector: SelectFullTree}, Object: dep.Hash(), Start: t0, End: t0.Add(90 * time.Minute)}
+	check := func(version string) {
+		t.Helper()
+		tr, err := NewReader(store, ReaderConfig{}).Trace(ctx, id)
+		if err != nil {
+			t.Fatalf("index version %s: %v", version, err)
+		}
+		got, gotObjects := map[string]bool{}, map[string]bool{}
+		for _, s := range tr.Spans {
+			if s.Kind == archive.KindObject {
+				gotObjects[s.Object.UID] = true
+			} else {
+				got[s.ID] = true
+			}
+		}
+		if len(got) != len(want) || len(gotObjects) != len(objects) || len(tr.Spans) != len(want)+len(objects) {
+			t.Errorf("index version %s: %d observations of %d objects in %d spans, want %d of %d", version, len(got), len(gotObjects), len(tr.Spans), len(want), len(objects))
+		}
+		for sid := range want {
+			if !got[sid] {
+				t.Errorf("index version %s: observation %s missing", version, sid)
+			}
+		}
+	}
+	check("2")
+	// The same partitions with version 1 indexes: the columns of IndexRow but object_hash.
+	type v1 struct {
+		Cluster     string    `parquet:"cluster,dict"`
+		APIGroup    string    `parquet:"api_group,optional,dict"`
+		Resource    string    `parquet:"resource,dict"`
+		Namespace   string    `parquet:"namespace,optional,dict"`
+		Name        string    `parquet:"name,dict"`
+		UID         string    `parquet:"uid,optional"`
+		WindowStart time.Time `parquet:"window_start,timestamp(microsecond)"`
+		TraceID     string    `parquet:"trace_id"`
+		SpanID      string    `parquet:"span_id"`
+	}
+	for _, pp := range pps {
+		data, err := archive.ReadAll(ctx, store, archive.IndexKey(pp.Partition))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := archive.DecodeIndex(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := make([]v1, len(rows))
+		for i, r := range rows {
+			old[i] = v1{r.Cluster, r.APIGroup, r.Resource, r.Namespace, r.Name, r.UID, r.WindowStart, r.TraceID, r.SpanID}
+		}
+		var buf bytes.Buffer
+		w := parquet.NewGenericWriter[v1](&buf)
+		if _, err := w.Write(old); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Put(ctx, archive.IndexKey(pp.Partition), bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("1")
 }

@@ -1,13 +1,13 @@
 package serve
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/kairn-dev/kairn/archive"
 )
 
 // TraceID is the 128-bit id kairn gives a trace. It is stateless: it names the pipeline, the
@@ -53,10 +53,21 @@ func (k ObjectKey) String() string {
 
 // Hash is the object's ObjectHash.
 func (k ObjectKey) Hash() ObjectHash {
-	h := sha256.Sum256([]byte(strings.Join([]string{"kairn-object", k.Cluster, k.Group, k.Resource, k.Namespace, k.Name, k.UID}, "\x00")))
-	var o ObjectHash
-	copy(o[:], h[:])
-	return o
+	return hashBytes(archive.ObjectHash(k.Cluster, k.Group, k.Resource, k.Namespace, k.Name, k.UID))
+}
+
+// hashBytes is the ObjectHash of archive.ObjectHash's 56 bits.
+func hashBytes(h int64) ObjectHash {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(h))
+	return ObjectHash(b[1:])
+}
+
+// value is the hash as archive.ObjectHash returns it (the index's object_hash).
+func (h ObjectHash) value() int64 {
+	var b [8]byte
+	copy(b[1:], h[:])
+	return int64(binary.BigEndian.Uint64(b[:]))
 }
 
 // Bytes encodes the id as 16 bytes.
