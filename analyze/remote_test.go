@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kairn-dev/kairn/archive"
+	"github.com/kairn-dev/kairn/internal/syntharchive"
 	"github.com/kairn-dev/kairn/internal/testminio"
 	"github.com/kairn-dev/kairn/queries"
 )
@@ -134,8 +135,8 @@ func TestPartitionPruning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer all.Close()
-	since := synthStart.Add(time.Hour + 10*time.Minute) // inside the window starting 01:00
-	until := synthStart.Add(3 * time.Hour)              // the window starting 03:00 is out
+	since := syntharchive.Start.Add(time.Hour + 10*time.Minute) // inside the window starting 01:00
+	until := syntharchive.Start.Add(3 * time.Hour)              // the window starting 03:00 is out
 	e, err := Open(ctx, local, Options{Since: since, Until: until, Clusters: []string{"prod-2"}})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +156,7 @@ func TestPartitionPruning(t *testing.T) {
 		t.Errorf("object index not pruned:\n%s", gotObj)
 	}
 	// Until only, and a cluster that is not there.
-	if e2, err := Open(ctx, local, Options{Until: synthStart.Add(time.Minute)}); err != nil || e2.Parts() != synthClusters {
+	if e2, err := Open(ctx, local, Options{Until: syntharchive.Start.Add(time.Minute)}); err != nil || e2.Parts() != syntharchive.Clusters {
 		t.Errorf("until: %v parts, %v", e2.Parts(), err)
 	} else {
 		e2.Close()
@@ -220,7 +221,7 @@ func TestCacheEviction(t *testing.T) {
 	a.Close()
 	b.Close()
 	// Nobody holds anything: the next eviction empties the cache down to the bound.
-	c, err := Open(ctx, s3, Options{CacheDir: cache, CacheBytes: 200 << 10, Clusters: []string{"prod-3"}, Until: synthStart.Add(time.Hour)})
+	c, err := Open(ctx, s3, Options{CacheDir: cache, CacheBytes: 200 << 10, Clusters: []string{"prod-3"}, Until: syntharchive.Start.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

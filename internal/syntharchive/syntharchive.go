@@ -1,4 +1,13 @@
-package analyze
+// Package syntharchive generates a deterministic synthetic archive for the benchmarks and the
+// remote-reading tests (analyze's rollout-first-pull, serve's trace across 48 windows): a few
+// clusters, a day of 30-minute windows, many namespaces of Deployments → ReplicaSets → Pods, each
+// window with the object spans of everything alive and the status churn of pods (kubelet status
+// patches, probes), and rollouts (a template change of the Deployment audited from kubectl, a new
+// ReplicaSet, new pods scheduled, Pulling/Pulled/Created/Started, the old pods killed).
+// Everything is a function of (cluster, deployment, window), so partitions are generated in
+// parallel and the same scale always gives the same bytes. Partitions are written as the merger
+// leaves them.
+package syntharchive
 
 import (
 	"context"
@@ -9,7 +18,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/zeebo/xxh3"
@@ -17,18 +25,14 @@ import (
 	"github.com/kairn-dev/kairn/archive"
 )
 
-// A deterministic synthetic archive for the benchmark and the remote-reading tests: a few
-// clusters, a day of 30-minute windows, many namespaces of Deployments → ReplicaSets → Pods, each
-// window with the object spans of everything alive and the status churn of pods (kubelet status
-// patches, probes), and rollouts (a template change of the Deployment audited from kubectl, a new
-// ReplicaSet, new pods scheduled, Pulling/Pulled/Created/Started, the old pods killed).
-// Everything is a function of (cluster, deployment, window), so partitions are generated in
-// parallel and the same scale always gives the same bytes.
-
 // synthVersion names the generator in the cache: bump it when the output changes. v4: partitions
 // as the merger leaves them (v3 left the ingest's fresh parts, which since 2026-12-02 are written
-// at zstd's fastest level: 857 MiB instead of 811).
-const synthVersion = 4
+// at zstd's fastest level: 857 MiB instead of 811). v5: object indexes of schema version 2 (with
+// object_hash).
+const synthVersion = 5
+
+// Clusters is how many clusters the archive has.
+const Clusters = synthClusters
 
 const (
 	synthClusters   = 3
@@ -40,7 +44,8 @@ const (
 	spansPerWindow = 25
 )
 
-var synthStart = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+// Start is the first window of every cluster; the clusters are prod-1, prod-2, …
+var Start = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 
 type synth struct {
 	deployments int // per cluster
@@ -128,7 +133,7 @@ type objRef struct {
 
 // partition generates one cluster × window.
 func (s synth) partition(cluster string, w int) []archive.Span {
-	ws := synthStart.Add(time.Duration(w) * synthWindow)
+	ws := Start.Add(time.Duration(w) * synthWindow)
 	g := &synthGen{cluster: cluster, window: ws, w: w, rv: int64(w+1) * 100_000_000}
 	for d := 0; d < s.deployments; d++ {
 		s.deployment(g, d)
@@ -138,9 +143,8 @@ func (s synth) partition(cluster string, w int) []archive.Span {
 
 func (s synth) deployment(g *synthGen, d int) {
 	c := g.cluster
-	ns := fmt.Sprintf("team-%02d", d%synthNamespaces)
-	name := fmt.Sprintf("svc-%d", d)
-	dep := objRef{"apps", "deployments", "Deployment", ns, name, uidOf(c, "deploy", name)}
+	group, resource, ns, name, uid := Deployment(c, d)
+	dep := objRef{group, resource, "Deployment", ns, name, uid}
 	trace := hex16(h64(dep.uid)) + hex16(h64(dep.uid, "t"))
 	rolls := s.rollouts(c, d)
 	rev := revisionAt(rolls, g.w)
@@ -330,65 +334,75 @@ func (s synth) write(ctx context.Context, store archive.Store) (spans int64, err
 	return spans, err
 }
 
-// synthArchive returns a local directory holding the synthetic archive of about spans rows,
-// generating it once into the cache ($KAIRN_BENCH_CACHE, else ~/.cache/kairn/bench) keyed by
-// the generator version and scale; small scales go to a test temporary directory.
-func synthArchive(tb testing.TB, spans int) (dir string, rows int64) {
-	tb.Helper()
-	ctx := context.Background()
+// Write generates the archive of about spans rows into store and returns how many it wrote.
+func Write(ctx context.Context, store archive.Store, spans int) (int64, error) {
+	return newSynth(spans).write(ctx, store)
+}
+
+// CacheDir is where Cached keeps archives: $KAIRN_BENCH_CACHE, else <user cache>/kairn/bench.
+func CacheDir() (string, error) {
+	if d := os.Getenv("KAIRN_BENCH_CACHE"); d != "" {
+		return d, nil
+	}
+	c, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(c, "kairn", "bench"), nil
+}
+
+// Cached returns a local directory holding the archive of about spans rows and its row count,
+// generating it once into CacheDir, keyed by the generator version and scale (atomically: a
+// crashed generation leaves only a temporary directory). logf reports a generation.
+func Cached(ctx context.Context, spans int, logf func(format string, args ...any)) (dir string, rows int64, err error) {
+	base, err := CacheDir()
+	if err != nil {
+		return "", 0, err
+	}
 	s := newSynth(spans)
-	if spans < 200_000 {
-		dir = tb.TempDir()
-		store, err := archive.OpenLocal(dir)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		n, err := s.write(ctx, store)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return dir, n
-	}
-	base := os.Getenv("KAIRN_BENCH_CACHE")
-	if base == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		base = filepath.Join(c, "kairn", "bench")
-	}
 	dir = filepath.Join(base, fmt.Sprintf("synth-v%d-%d", synthVersion, s.deployments))
 	if b, err := os.ReadFile(filepath.Join(dir, "ROWS")); err == nil {
-		n, _ := strconv.ParseInt(string(b), 10, 64)
-		return dir, n
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		return dir, n, err
 	}
-	os.MkdirAll(base, 0o755)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", 0, err
+	}
 	tmp, err := os.MkdirTemp(base, ".gen-")
 	if err != nil {
-		tb.Fatal(err)
+		return "", 0, err
 	}
 	defer os.RemoveAll(tmp)
 	store, err := archive.OpenLocal(tmp)
 	if err != nil {
-		tb.Fatal(err)
+		return "", 0, err
 	}
 	start := time.Now()
-	tb.Logf("generating a synthetic archive of ~%d spans into %s", spans, dir)
+	logf("generating a synthetic archive of ~%d spans into %s", spans, dir)
 	n, err := s.write(ctx, store)
 	if err != nil {
-		tb.Fatal(err)
+		return "", 0, err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "ROWS"), []byte(strconv.FormatInt(n, 10)), 0o644); err != nil {
-		tb.Fatal(err)
+		return "", 0, err
 	}
 	if err := os.Rename(tmp, dir); err != nil && !os.IsExist(err) {
 		if _, serr := os.Stat(filepath.Join(dir, "ROWS")); serr != nil {
-			tb.Fatal(err)
+			return "", 0, err
 		}
 	}
-	tb.Logf("generated %d spans in %s (%.0f spans/s)", n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
-	return dir, n
+	logf("generated %d spans in %s (%.0f spans/s)", n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds())
+	return dir, n, nil
 }
+
+// Deployment is the key of deployment d (0 ≤ d < Deployments(spans)) of a cluster.
+func Deployment(cluster string, d int) (group, resource, namespace, name, uid string) {
+	name = fmt.Sprintf("svc-%d", d)
+	return "apps", "deployments", fmt.Sprintf("team-%02d", d%synthNamespaces), name, uidOf(cluster, "deploy", name)
+}
+
+// Deployments is how many Deployments each cluster of the archive of about spans rows has.
+func Deployments(spans int) int { return newSynth(spans).deployments }
 
 // writeMerged writes a partition's rows the way an archive at rest holds them: a fresh part, then
 // merged (one sorted part at the merger's compression, its object index and manifest).
