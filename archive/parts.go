@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -164,8 +165,19 @@ func ReadAll(ctx context.Context, store Store, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
+	var data []byte
+	if f, ok := rc.(interface{ Stat() (os.FileInfo, error) }); ok {
+		// A local file: read it in one piece, not through io.ReadAll's growing buffer (a third
+		// of the query server's CPU reading 144 object indexes of 1 MB).
+		if st, serr := f.Stat(); serr == nil && st.Mode().IsRegular() {
+			data = make([]byte, st.Size())
+			if _, err = io.ReadFull(rc, data); err != nil {
+				return nil, fmt.Errorf("read %s: %w", key, err)
+			}
+			return data, nil
+		}
+	}
+	if data, err = io.ReadAll(rc); err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	return data, nil
