@@ -41,7 +41,8 @@ bench: minio
 	KAIRN_BENCH_RESULTS=$(CURDIR)/$(BENCH_ROWS) go test -run '^$$' -bench . -benchmem -benchtime 2s -cpu 1 ./cmd/kairn/ ./link/ ./collect/
 	KAIRN_BENCH_RESULTS=$(CURDIR)/$(BENCH_ROWS) KAIRN_MINIO_BIN="$$(hack/minio.sh path)" KAIRN_BENCH_SPANS=$${KAIRN_BENCH_SPANS:-10000000} \
 		go test -count=1 -run '^TestBenchRolloutFirstPull$$' -v -timeout 60m ./analyze/
-	KAIRN_BENCH_RESULTS=$(CURDIR)/$(BENCH_ROWS) KAIRN_MINIO_BIN="$$(hack/minio.sh path)" go test -run '^$$' -bench BenchmarkTrace48Windows -benchtime 30x ./serve/
+	KAIRN_BENCH_RESULTS=$(CURDIR)/$(BENCH_ROWS) KAIRN_MINIO_BIN="$$(hack/minio.sh path)" KAIRN_BENCH_SPANS=$${KAIRN_BENCH_SPANS:-10000000} \
+		go test -run '^$$' -bench 'BenchmarkTrace48Windows|BenchmarkTraceSyntheticArchive' -benchtime 30x ./serve/
 	@echo; go run ./internal/benchtable $(BENCH_ROWS) bench/results.json
 
 fuzz:
