@@ -281,7 +281,11 @@ func (r *Reader) readObjects(ctx context.Context, l *listing, p archive.Partitio
 	}
 	d.byHash = make(map[ObjectHash][]int32, len(d.objects))
 	for i := range d.objects {
-		h := indexKey(&d.objects[i]).Hash()
+		// Rows of a version 1 index have no object_hash (0); a true hash of 0 hashes to 0 again.
+		h := hashBytes(d.objects[i].ObjectHash)
+		if d.objects[i].ObjectHash == 0 {
+			h = indexKey(&d.objects[i]).Hash()
+		}
 		d.byHash[h] = append(d.byHash[h], int32(i))
 	}
 	r.partitions.put(key, d, int64(len(d.objects)+4*len(d.rows))+1)
