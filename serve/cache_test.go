@@ -269,3 +269,50 @@ func TestTraceFromIndexesOfBothVersions(t *testing.T) {
 	}
 	check("1")
 }
+
+// TestSearchMergedMatchesUnmerged: a search finds the same traces in merged partitions (from
+// their object indexes) as in the same partitions unmerged (read whole), with tags, without
+// (the roots), and when nothing matches.
+func TestSearchMergedMatchesUnmerged(t *testing.T) {
+	ctx := context.Background()
+	store, _ := testArchive(t, 3)
+	queries := []Query{
+		{Pipeline: DefaultPipeline, Tags: map[string]string{"name": "web", "resource": "deployments"}},
+		{Pipeline: DefaultPipeline, Tags: map[string]string{"kind": "pod"}},
+		{Pipeline: DefaultPipeline, Tags: map[string]string{"namespace": "ns", "uid": "u-cm"}},
+		{Pipeline: DefaultPipeline},
+		{Pipeline: DefaultPipeline, Tags: map[string]string{"name": "nothing"}},
+	}
+	wantFound := []int{1, 1, 1, 2, 0}
+	search := func() []string {
+		r := NewReader(store, ReaderConfig{})
+		var out []string
+		for i, q := range queries {
+			found, err := r.Find(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(found) != wantFound[i] {
+				t.Errorf("query %v: %d found, want %d", q.Tags, len(found), wantFound[i])
+			}
+			for _, f := range found {
+				out = append(out, fmt.Sprintf("%v %s %s", q.Tags, f.ID, f.Object))
+			}
+		}
+		return out
+	}
+	unmerged := search()
+	pps, err := archive.ListPartitions(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pp := range pps {
+		if _, err := archive.MergePartition(ctx, store, pp, func(s []archive.Span) []archive.Span { return s }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged := search()
+	if fmt.Sprint(merged) != fmt.Sprint(unmerged) {
+		t.Errorf("merged:\n%v\nunmerged:\n%v", merged, unmerged)
+	}
+}
