@@ -271,13 +271,31 @@ func partitionKey(l *listing, p archive.Partition) string {
 // readObjects reads the objects of a partition: from the merger's index when the partition is
 // merged and nothing came after, else from its parts. Cached by the partition's files.
 func (r *Reader) readObjects(ctx context.Context, l *listing, p archive.Partition) (*partitionData, error) {
+	return r.readPartition(ctx, l, p, false)
+}
+
+// readTraces reads what finding an object's trace in a partition needs: of a merged partition
+// whose index has object_hash (schema version 2), only the hashes and trace ids; of any other,
+// what readObjects reads.
+func (r *Reader) readTraces(ctx context.Context, l *listing, p archive.Partition) (*partitionData, error) {
+	return r.readPartition(ctx, l, p, true)
+}
+
+func (r *Reader) readPartition(ctx context.Context, l *listing, p archive.Partition, tracesOnly bool) (*partitionData, error) {
 	key := partitionKey(l, p)
 	if d, ok := r.partitions.get(key); ok {
 		return d, nil
 	}
-	d, err := r.readObjectsUncached(ctx, listedStore{r.store, l.files[p]}, p)
+	if d, ok := r.partitions.get(key + "\x00traces"); ok && tracesOnly {
+		return d, nil
+	}
+	d, err := r.readPartitionUncached(ctx, listedStore{r.store, l.files[p]}, p, tracesOnly)
 	if err != nil {
 		return nil, err
+	}
+	if d.traces != nil {
+		r.partitions.put(key+"\x00traces", d, int64(len(d.traces.hashes))/16+1)
+		return d, nil
 	}
 	d.byHash = make(map[ObjectHash][]int32, len(d.objects))
 	for i := range d.objects {
@@ -292,43 +310,7 @@ func (r *Reader) readObjects(ctx context.Context, l *listing, p archive.Partitio
 	return d, nil
 }
 
-// readTraces reads what finding an object's trace in a partition needs: of a merged partition
-// whose index has object_hash (schema version 2), only the hashes and trace ids; of any other,
-// what readObjects reads.
-func (r *Reader) readTraces(ctx context.Context, l *listing, p archive.Partition) (*partitionData, error) {
-	key := partitionKey(l, p)
-	if d, ok := r.partitions.get(key); ok {
-		return d, nil
-	}
-	if d, ok := r.partitions.get(key + "\x00traces"); ok {
-		return d, nil
-	}
-	pp, err := archive.ListPartition(ctx, listedStore{r.store, l.files[p]}, p)
-	if err != nil {
-		return nil, err
-	}
-	if pp.Unmerged == 0 && len(pp.Live) > 0 {
-		index := archive.IndexKey(p)
-		data, err := r.get(ctx, index)
-		if err != nil && !errors.Is(err, archive.ErrNotExist) {
-			return nil, err
-		}
-		if err == nil {
-			rows, err := archive.DecodeIndexColumns(data, "object_hash", "trace_id")
-			if err == nil {
-				d := &partitionData{parts: pp, traces: newObjectTraces(rows)}
-				r.partitions.put(key+"\x00traces", d, int64(len(rows))/16+1)
-				return d, nil
-			}
-			if !errors.Is(err, archive.ErrNoColumn) {
-				return nil, fmt.Errorf("read %s: %w", index, err)
-			}
-		}
-	}
-	return r.readObjects(ctx, l, p)
-}
-
-func (r *Reader) readObjectsUncached(ctx context.Context, store archive.Store, p archive.Partition) (*partitionData, error) {
+func (r *Reader) readPartitionUncached(ctx context.Context, store archive.Store, p archive.Partition, tracesOnly bool) (*partitionData, error) {
 	pp, err := archive.ListPartition(ctx, store, p)
 	if err != nil {
 		return nil, err
@@ -338,9 +320,22 @@ func (r *Reader) readObjectsUncached(ctx context.Context, store archive.Store, p
 		return d, nil
 	}
 	if pp.Unmerged == 0 {
-		idx, err := r.readIndex(ctx, p)
+		index := archive.IndexKey(p)
+		data, err := r.get(ctx, index)
 		if err == nil {
-			d.objects = idx
+			if tracesOnly {
+				rows, err := archive.DecodeIndexColumns(data, "object_hash", "trace_id")
+				if err == nil {
+					d.traces = newObjectTraces(rows)
+					return d, nil
+				}
+				if !errors.Is(err, archive.ErrNoColumn) {
+					return nil, fmt.Errorf("read %s: %w", index, err)
+				}
+			}
+			if d.objects, err = archive.DecodeIndex(data); err != nil {
+				return nil, fmt.Errorf("read %s: %w", index, err)
+			}
 			return d, nil
 		}
 		if !errors.Is(err, archive.ErrNotExist) {
@@ -352,19 +347,6 @@ func (r *Reader) readObjectsUncached(ctx context.Context, store archive.Store, p
 	}
 	d.objects = archive.BuildIndex(d.rows)
 	return d, nil
-}
-
-func (r *Reader) readIndex(ctx context.Context, p archive.Partition) ([]archive.IndexRow, error) {
-	key := archive.IndexKey(p)
-	data, err := r.get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := archive.DecodeIndex(data)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	return rows, nil
 }
 
 func (r *Reader) get(ctx context.Context, key string) ([]byte, error) {
