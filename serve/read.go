@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -37,7 +38,7 @@ type Reader struct {
 	listMu sync.Mutex
 	listed *listing
 
-	partitions *lru[*partitionData] // cost: index rows + span rows
+	partitions *lru[*partitionData] // cost: see ReaderConfig.CacheRows
 	files      *lru[*partFile]      // cost: 1
 	rowCache   *lru[[]archive.Span] // a trace's rows of one part; cost: rows
 
@@ -52,9 +53,10 @@ type ReaderConfig struct {
 	// ListTTL is how long a listing of the archive is reused (default 5s; negative: list on
 	// every request). New parts show after at most this long.
 	ListTTL time.Duration
-	// CacheRows bounds the partitions' objects kept between requests: object index rows, plus
-	// 4 per span row of partitions not merged yet (a span row is about 4 index rows in memory).
-	// Default 1,000,000 (≈ 250 MB at most); negative: none.
+	// CacheRows bounds the partitions' objects kept between requests, in units of about 256
+	// bytes (cacheRowBytes): an object takes about 0.6 (a day of 3 clusters' 2 M objects takes
+	// 1.2 M), a span row of a partition not merged yet 4. Default 2,000,000 (≈ 512 MB at most);
+	// negative: none.
 	CacheRows int
 	// CacheFiles bounds the parsed part footers kept (default 1024; negative: none).
 	CacheFiles int
@@ -63,6 +65,9 @@ type ReaderConfig struct {
 	// the trace, then another pipeline) then decodes nothing.
 	CacheTraceRows int
 }
+
+// cacheRowBytes is the unit of ReaderConfig.CacheRows.
+const cacheRowBytes = 256
 
 // NewReader returns a Reader over store.
 func NewReader(store archive.Store, cfg ReaderConfig) *Reader {
@@ -82,7 +87,7 @@ func NewReader(store archive.Store, cfg ReaderConfig) *Reader {
 		cfg.ListTTL = 5 * time.Second
 	}
 	if cfg.CacheRows == 0 {
-		cfg.CacheRows = 1_000_000
+		cfg.CacheRows = 2_000_000
 	}
 	if cfg.CacheFiles == 0 {
 		cfg.CacheFiles = 1024
@@ -205,56 +210,9 @@ func (r *Reader) Clusters(ctx context.Context) ([]string, error) {
 // requests through the cache: never modified once made.
 type partitionData struct {
 	parts   archive.PartitionParts
-	objects []archive.IndexRow     // nil when only traces was read
-	rows    []archive.Span         // nil when objects came from the index
-	byHash  map[ObjectHash][]int32 // objects by the hash of their key
-	traces  *objectTraces          // set instead of objects, byHash for reading traces only
-}
-
-// tracesOf returns the trace ids of the objects with hash h.
-func (d *partitionData) tracesOf(h ObjectHash) map[string]bool {
-	out := map[string]bool{}
-	if d.traces != nil {
-		v := h.value()
-		for i, x := range d.traces.hashes {
-			if x == v {
-				out[d.traces.ids[d.traces.trace[i]]] = true
-			}
-		}
-		return out
-	}
-	for _, j := range d.byHash[h] {
-		out[d.objects[j].TraceID] = true
-	}
-	return out
-}
-
-// objectTraces is what reading a trace needs of a merged partition's object index: each
-// object's hash and trace id, read from those two columns. About 12 bytes an object where its
-// index row takes 250, and the other columns are not decoded: on an archive of 3 clusters'
-// day (144 partitions of 14k objects) decoding whole indexes was 29 ms per partition.
-//
-// Looking an object up scans hashes: 14k of them in a few microseconds, where sorting them for
-// a binary search cost 2 ms a partition when it was read.
-type objectTraces struct {
-	hashes []int64 // in index order
-	trace  []int32 // the trace of hashes[i]: an index into ids
-	ids    []string
-}
-
-func newObjectTraces(rows []archive.IndexRow) *objectTraces {
-	t := &objectTraces{hashes: make([]int64, len(rows)), trace: make([]int32, len(rows))}
-	ids := map[string]int32{}
-	for i := range rows {
-		id, ok := ids[rows[i].TraceID]
-		if !ok {
-			id = int32(len(t.ids))
-			ids[rows[i].TraceID] = id
-			t.ids = append(t.ids, rows[i].TraceID)
-		}
-		t.hashes[i], t.trace[i] = rows[i].ObjectHash, id
-	}
-	return t
+	traces  *objectTraces  // always set
+	objects *objectTable   // nil when only traces were read
+	rows    []archive.Span // nil when objects came from the index
 }
 
 // partitionKey names what was read of a partition in the cache: its files (keys, sizes,
@@ -293,20 +251,11 @@ func (r *Reader) readPartition(ctx context.Context, l *listing, p archive.Partit
 	if err != nil {
 		return nil, err
 	}
-	if d.traces != nil {
+	if d.objects == nil {
 		r.partitions.put(key+"\x00traces", d, int64(len(d.traces.hashes))/16+1)
 		return d, nil
 	}
-	d.byHash = make(map[ObjectHash][]int32, len(d.objects))
-	for i := range d.objects {
-		// Rows of a version 1 index have no object_hash (0); a true hash of 0 hashes to 0 again.
-		h := hashBytes(d.objects[i].ObjectHash)
-		if d.objects[i].ObjectHash == 0 {
-			h = indexKey(&d.objects[i]).Hash()
-		}
-		d.byHash[h] = append(d.byHash[h], int32(i))
-	}
-	r.partitions.put(key, d, int64(len(d.objects)+4*len(d.rows))+1)
+	r.partitions.put(key, d, d.objects.bytes()/cacheRowBytes+int64(4*len(d.rows))+1)
 	return d, nil
 }
 
@@ -317,6 +266,8 @@ func (r *Reader) readPartitionUncached(ctx context.Context, store archive.Store,
 	}
 	d := &partitionData{parts: pp}
 	if len(pp.Live) == 0 {
+		d.objects = newObjectTable(nil)
+		d.traces = &d.objects.objectTraces
 		return d, nil
 	}
 	if pp.Unmerged == 0 {
@@ -333,9 +284,12 @@ func (r *Reader) readPartitionUncached(ctx context.Context, store archive.Store,
 					return nil, fmt.Errorf("read %s: %w", index, err)
 				}
 			}
-			if d.objects, err = archive.DecodeIndex(data); err != nil {
+			rows, err := archive.DecodeIndex(data)
+			if err != nil {
 				return nil, fmt.Errorf("read %s: %w", index, err)
 			}
+			d.objects = newObjectTable(rows)
+			d.traces = &d.objects.objectTraces
 			return d, nil
 		}
 		if !errors.Is(err, archive.ErrNotExist) {
@@ -345,7 +299,8 @@ func (r *Reader) readPartitionUncached(ctx context.Context, store archive.Store,
 	if err := r.readRows(ctx, d); err != nil {
 		return nil, err
 	}
-	d.objects = archive.BuildIndex(d.rows)
+	d.objects = newObjectTable(archive.BuildIndex(d.rows))
+	d.traces = &d.objects.objectTraces
 	return d, nil
 }
 
@@ -442,7 +397,7 @@ func (r *Reader) trace(ctx context.Context, id TraceID) (*Trace, error) {
 		if err != nil {
 			return err
 		}
-		traces := d.tracesOf(id.Object)
+		traces := d.traces.tracesOf(id.Object)
 		if len(traces) == 0 {
 			return nil
 		}
@@ -550,52 +505,65 @@ func (r *Reader) find(ctx context.Context, q Query) ([]Found, error) {
 		}
 	}
 	type match struct {
-		key              ObjectKey
-		first, last      time.Time // windows
-		seen             time.Time
-		created, deleted time.Time
+		objects          *objectTable // its key is objects.key(row), read once it is among the newest
+		row              int
+		first, last      int64 // windows; these as in objectTable.times
+		seen             int64
+		created, deleted int64
 	}
 	var mu sync.Mutex
-	matches := map[ObjectKey]*match{}
+	matches := map[int64]*match{} // by object hash
 	err = r.forPartitions(ctx, ps, func(ctx context.Context, _ int, p archive.Partition) error {
 		d, err := r.readObjects(ctx, l, p)
 		if err != nil {
 			return err
 		}
+		t := d.objects
+		found := t.match(q)
 		mu.Lock()
 		defer mu.Unlock()
-		for i := range d.objects {
-			o := &d.objects[i]
-			if !matchObject(o, q) {
-				continue
-			}
-			k := indexKey(o)
-			m := matches[k]
+		for _, i := range found {
+			window := t.times[timeWindow][i]
+			m := matches[t.hashes[i]]
 			if m == nil {
-				m = &match{key: k, first: o.WindowStart, last: o.WindowStart}
-				matches[k] = m
+				m = &match{objects: t, row: i, first: window, last: window, seen: noTime, created: noTime, deleted: noTime}
+				matches[t.hashes[i]] = m
 			}
-			m.first, m.last = minTime(m.first, o.WindowStart), maxTime(m.last, o.WindowStart)
-			m.seen = maxTime(m.seen, o.LastSeen)
-			m.created, m.deleted = minTime(m.created, o.CreatedAt), maxTime(m.deleted, o.DeletedAt)
+			m.first, m.last = min(m.first, window), max(m.last, window)
+			m.seen = max(m.seen, t.times[timeLastSeen][i])
+			if c := t.times[timeCreated][i]; c != noTime && (m.created == noTime || c < m.created) {
+				m.created = c
+			}
+			m.deleted = max(m.deleted, t.times[timeDeleted][i])
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	var out []Found
-	for _, m := range matches {
-		start, end := m.first, m.last.Add(r.window)
-		if !m.created.IsZero() {
-			start = minTime(start, windowStart(m.created, r.window))
+	// Keys are made only for the newest matches (a search for every Pod of a day matches
+	// hundreds of thousands), with the ties at the limit, so the order by key below is exact.
+	newestFirst := slices.SortedFunc(maps.Values(matches), func(a, b *match) int { return cmp.Compare(b.seen, a.seen) })
+	if len(newestFirst) > q.Limit {
+		n := q.Limit
+		for n < len(newestFirst) && newestFirst[n].seen == newestFirst[q.Limit-1].seen {
+			n++
 		}
-		if !m.deleted.IsZero() {
-			end = maxTime(end, windowStart(m.deleted, r.window).Add(r.window))
+		newestFirst = newestFirst[:n]
+	}
+	out := make([]Found, 0, len(newestFirst))
+	for _, m := range newestFirst {
+		key := m.objects.key(m.row)
+		start, end := nanoTime(m.first), nanoTime(m.last).Add(r.window)
+		if m.created != noTime {
+			start = minTime(start, windowStart(nanoTime(m.created), r.window))
+		}
+		if m.deleted != noTime {
+			end = maxTime(end, windowStart(nanoTime(m.deleted), r.window).Add(r.window))
 		} else {
-			end = maxTime(end, newest[m.key.Cluster].Add(r.window))
+			end = maxTime(end, newest[key.Cluster].Add(r.window))
 		}
-		out = append(out, Found{ID: TraceID{Pipeline: q.Pipeline, Object: m.key.Hash(), Start: start, End: end}, Object: m.key, LastSeen: m.seen})
+		out = append(out, Found{ID: TraceID{Pipeline: q.Pipeline, Object: key.Hash(), Start: start, End: end}, Object: key, LastSeen: nanoTime(m.seen)})
 	}
 	slices.SortFunc(out, func(a, b Found) int {
 		return cmp.Or(b.LastSeen.Compare(a.LastSeen), cmp.Compare(a.Object.String(), b.Object.String()), cmp.Compare(a.Object.UID, b.Object.UID))
@@ -605,51 +573,6 @@ func (r *Reader) find(ctx context.Context, q Query) ([]Found, error) {
 	}
 	return out, nil
 }
-
-func matchObject(o *archive.IndexRow, q Query) bool {
-	if q.Cluster != "" && o.Cluster != q.Cluster {
-		return false
-	}
-	if !q.Start.IsZero() && o.LastSeen.Before(q.Start) {
-		return false
-	}
-	if !q.End.IsZero() && !o.FirstSeen.Before(q.End) {
-		return false
-	}
-	if len(q.Tags) == 0 {
-		return o.ParentUID == "" && o.TraceID != "" && o.SpanID != "" && isRoot(o)
-	}
-	for k, v := range q.Tags {
-		var got string
-		switch k {
-		case "cluster":
-			got = o.Cluster
-		case "group":
-			got = o.APIGroup
-		case "resource":
-			got = o.Resource
-		case "namespace":
-			got = o.Namespace
-		case "name":
-			got = o.Name
-		case "uid":
-			got = o.UID
-		case "kind":
-			if strings.EqualFold(o.ObjectKind, v) {
-				continue
-			}
-			return false
-		}
-		if got != v {
-			return false
-		}
-	}
-	return true
-}
-
-// isRoot: the index has no parent key beside parent_uid, so an object whose parent had no uid
-// (an annotation parent by name) counts as a root too.
-func isRoot(o *archive.IndexRow) bool { return o.ParentUID == "" }
 
 func windowStart(t time.Time, w time.Duration) time.Time {
 	ns := t.UnixNano()

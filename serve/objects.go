@@ -1,0 +1,245 @@
+package serve
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kairn-dev/kairn/archive"
+)
+
+// objectTraces is what reading a trace needs of a partition's objects: each object's hash and
+// trace id. Of a merged partition whose index has object_hash it is read from those two
+// columns alone: about 12 bytes an object where its index row takes 250, and the other columns
+// are not decoded (on an archive of 3 clusters' day, 144 partitions of 14k objects, decoding
+// whole indexes was 29 ms per partition).
+//
+// Looking an object up scans hashes: 14k of them in a few microseconds, where sorting them for
+// a binary search cost 2 ms a partition when it was read.
+type objectTraces struct {
+	hashes []int64 // in index order
+	trace  []int32 // the trace of hashes[i]: an index into ids
+	ids    []string
+}
+
+func newObjectTraces(rows []archive.IndexRow) *objectTraces {
+	t := &objectTraces{hashes: make([]int64, len(rows)), trace: make([]int32, len(rows))}
+	ids := map[string]int32{}
+	for i := range rows {
+		o := &rows[i]
+		id, ok := ids[o.TraceID]
+		if !ok {
+			id = int32(len(t.ids))
+			ids[o.TraceID] = id
+			t.ids = append(t.ids, o.TraceID)
+		}
+		t.hashes[i], t.trace[i] = o.ObjectHash, id
+	}
+	return t
+}
+
+// tracesOf returns the trace ids of the objects with hash h.
+func (t *objectTraces) tracesOf(h ObjectHash) map[string]bool {
+	out := map[string]bool{}
+	v := h.value()
+	for i, x := range t.hashes {
+		if x == v {
+			out[t.ids[t.trace[i]]] = true
+		}
+	}
+	return out
+}
+
+// The string columns of an objectTable, in ObjectKey order, then the kind.
+const (
+	colCluster = iota
+	colGroup
+	colResource
+	colNamespace
+	colName
+	colUID
+	colKind
+	stringColumns
+)
+
+// The time columns of an objectTable.
+const (
+	timeWindow = iota
+	timeFirstSeen
+	timeLastSeen
+	timeCreated
+	timeDeleted
+	timeColumns
+)
+
+// noTime stands for a zero time.Time in a time column.
+const noTime = math.MinInt64
+
+// objectTable is what a search reads of a partition's objects, kept between searches: columns of
+// string numbers and times, each distinct string stored once in one buffer. About 100 bytes an
+// object where a decoded index row takes 400 (strings allocated one by one, times of 24 bytes):
+// a day of 3 clusters (144 partitions, 2 M objects) fits the default cache, where whole index
+// rows did not and every search decoded every index again (1.8–2.8 s).
+type objectTable struct {
+	objectTraces
+	text    []byte   // the strings, concatenated: once each, but names and uids once a row
+	ends    []uint32 // string i is text[ends[i-1]:ends[i]]
+	strings [stringColumns][]uint32
+	times   [timeColumns][]int64 // Unix nanoseconds, or noTime
+	root    []bool               // owned by nothing: what a search without tags finds
+}
+
+func newObjectTable(rows []archive.IndexRow) *objectTable {
+	t := &objectTable{objectTraces: *newObjectTraces(rows), root: make([]bool, len(rows))}
+	for c := range t.strings {
+		t.strings[c] = make([]uint32, len(rows))
+	}
+	for c := range t.times {
+		t.times[c] = make([]int64, len(rows))
+	}
+	add := func(s string) uint32 {
+		t.text = append(t.text, s...)
+		t.ends = append(t.ends, uint32(len(t.text)))
+		return uint32(len(t.ends) - 1)
+	}
+	numbers := map[string]uint32{}
+	number := func(s string) uint32 {
+		n, ok := numbers[s]
+		if !ok {
+			n = add(s)
+			numbers[s] = n
+		}
+		return n
+	}
+	nanos := func(v time.Time) int64 {
+		if v.IsZero() {
+			return noTime
+		}
+		return v.UnixNano()
+	}
+	for i := range rows {
+		o := &rows[i]
+		for c, s := range [stringColumns]string{o.Cluster, o.APIGroup, o.Resource, o.Namespace, o.Name, o.UID, o.ObjectKind} {
+			if c == colName || c == colUID {
+				t.strings[c][i] = add(s) // nearly one an object: not worth a lookup
+			} else {
+				t.strings[c][i] = number(s)
+			}
+		}
+		for c, v := range [timeColumns]time.Time{o.WindowStart, o.FirstSeen, o.LastSeen, o.CreatedAt, o.DeletedAt} {
+			t.times[c][i] = nanos(v)
+		}
+		t.root[i] = o.ParentUID == "" && o.TraceID != "" && o.SpanID != ""
+		if o.ObjectHash == 0 {
+			// Rows of a version 1 index have no object_hash; a true hash of 0 computes to 0 again.
+			t.hashes[i] = indexKey(o).Hash().value()
+		}
+	}
+	t.text = slices.Clip(t.text)
+	return t
+}
+
+func (t *objectTable) len() int { return len(t.root) }
+
+// bytes is about the memory the table holds.
+func (t *objectTable) bytes() int64 {
+	n := len(t.text) + 4*len(t.ends) + (8+4+1+4*stringColumns+8*timeColumns)*t.len()
+	for _, id := range t.ids {
+		n += 16 + len(id)
+	}
+	return int64(n)
+}
+
+// str is string number n.
+func (t *objectTable) str(n uint32) []byte {
+	start := uint32(0)
+	if n > 0 {
+		start = t.ends[n-1]
+	}
+	return t.text[start:t.ends[n]]
+}
+
+// numbersOf returns the numbers of the strings match accepts, in order.
+func (t *objectTable) numbersOf(match func(s []byte) bool) []uint32 {
+	var out []uint32
+	for n := range t.ends {
+		if match(t.str(uint32(n))) {
+			out = append(out, uint32(n))
+		}
+	}
+	return out
+}
+
+// nanoTime is the time a time column holds as v.
+func nanoTime(v int64) time.Time {
+	if v == noTime {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
+
+func (t *objectTable) key(i int) ObjectKey {
+	s := func(c int) string { return string(t.str(t.strings[c][i])) }
+	return ObjectKey{Cluster: s(colCluster), Group: s(colGroup), Resource: s(colResource), Namespace: s(colNamespace), Name: s(colName), UID: s(colUID)}
+}
+
+// tagColumns are the string columns the search tags name.
+var tagColumns = map[string]int{
+	"cluster": colCluster, "group": colGroup, "resource": colResource, "namespace": colNamespace,
+	"name": colName, "uid": colUID, "kind": colKind,
+}
+
+// match returns the rows of the objects q finds: seen in its time range, of its cluster, with
+// its tags (the kind in any case), or roots when it has none.
+func (t *objectTable) match(q Query) []int {
+	type want struct {
+		column  int
+		numbers []uint32
+	}
+	var wants []want
+	tags := q.Tags
+	if q.Cluster != "" {
+		tags = map[string]string{"cluster": q.Cluster}
+		for k, v := range q.Tags {
+			if k == "cluster" && v != q.Cluster {
+				return nil
+			}
+			tags[k] = v
+		}
+	}
+	for k, v := range tags {
+		c := tagColumns[k]
+		eq := func(s []byte) bool { return string(s) == v }
+		if c == colKind {
+			eq = func(s []byte) bool { return strings.EqualFold(string(s), v) }
+		}
+		w := want{column: c, numbers: t.numbersOf(eq)}
+		if len(w.numbers) == 0 {
+			return nil // in none of the partition's objects
+		}
+		wants = append(wants, w)
+	}
+	start, end := int64(noTime), int64(math.MaxInt64)
+	if !q.Start.IsZero() {
+		start = q.Start.UnixNano()
+	}
+	if !q.End.IsZero() {
+		end = q.End.UnixNano()
+	}
+	roots := len(q.Tags) == 0
+	var out []int
+rows:
+	for i := range t.len() {
+		if t.times[timeLastSeen][i] < start || t.times[timeFirstSeen][i] >= end || (roots && !t.root[i]) {
+			continue
+		}
+		for _, w := range wants {
+			if !slices.Contains(w.numbers, t.strings[w.column][i]) {
+				continue rows
+			}
+		}
+		out = append(out, i)
+	}
+	return out
+}
