@@ -9,48 +9,6 @@ import (
 	"github.com/kairn-dev/kairn/archive"
 )
 
-// objectTraces is what reading a trace needs of a partition's objects: each object's hash and
-// trace id. Of a merged partition whose index has object_hash it is read from those two
-// columns alone: about 12 bytes an object where its index row takes 250, and the other columns
-// are not decoded (on an archive of 3 clusters' day, 144 partitions of 14k objects, decoding
-// whole indexes was 29 ms per partition).
-//
-// Looking an object up scans hashes: 14k of them in a few microseconds, where sorting them for
-// a binary search cost 2 ms a partition when it was read.
-type objectTraces struct {
-	hashes []int64 // in index order
-	trace  []int32 // the trace of hashes[i]: an index into ids
-	ids    []string
-}
-
-func newObjectTraces(rows []archive.IndexRow) *objectTraces {
-	t := &objectTraces{hashes: make([]int64, len(rows)), trace: make([]int32, len(rows))}
-	ids := map[string]int32{}
-	for i := range rows {
-		o := &rows[i]
-		id, ok := ids[o.TraceID]
-		if !ok {
-			id = int32(len(t.ids))
-			ids[o.TraceID] = id
-			t.ids = append(t.ids, o.TraceID)
-		}
-		t.hashes[i], t.trace[i] = o.ObjectHash, id
-	}
-	return t
-}
-
-// tracesOf returns the trace ids of the objects with hash h.
-func (t *objectTraces) tracesOf(h ObjectHash) map[string]bool {
-	out := map[string]bool{}
-	v := h.value()
-	for i, x := range t.hashes {
-		if x == v {
-			out[t.ids[t.trace[i]]] = true
-		}
-	}
-	return out
-}
-
 // The string columns of an objectTable, in ObjectKey order, then the kind.
 const (
 	colCluster = iota
@@ -76,13 +34,14 @@ const (
 // noTime stands for a zero time.Time in a time column.
 const noTime = math.MinInt64
 
-// objectTable is what a search reads of a partition's objects, kept between searches: columns of
-// string numbers and times, each distinct string stored once in one buffer. About 100 bytes an
-// object where a decoded index row takes 400 (strings allocated one by one, times of 24 bytes):
-// a day of 3 clusters (144 partitions, 2 M objects) fits the default cache, where whole index
-// rows did not and every search decoded every index again (1.8–2.8 s).
+// objectTable is what a search reads of a partition's objects, kept between searches, and
+// (embedded) what finding a trace in the partition needs: columns of string numbers and times,
+// the strings in one buffer. About 154 bytes an object where a decoded index row takes ~400
+// (strings allocated one by one, times of 24 bytes): a day of 3 clusters (144 partitions, 2 M
+// objects) fits the default cache, where whole index rows did not and every search decoded
+// every index again (2.3–2.5 s a search by name).
 type objectTable struct {
-	objectTraces
+	archive.ObjectTraces
 	text    []byte   // the strings, concatenated: once each, but names and uids once a row
 	ends    []uint32 // string i is text[ends[i-1]:ends[i]]
 	strings [stringColumns][]uint32
@@ -91,7 +50,7 @@ type objectTable struct {
 }
 
 func newObjectTable(rows []archive.IndexRow) *objectTable {
-	t := &objectTable{objectTraces: *newObjectTraces(rows), root: make([]bool, len(rows))}
+	t := &objectTable{ObjectTraces: *archive.NewObjectTraces(rows), root: make([]bool, len(rows))}
 	for c := range t.strings {
 		t.strings[c] = make([]uint32, len(rows))
 	}
@@ -133,7 +92,7 @@ func newObjectTable(rows []archive.IndexRow) *objectTable {
 		t.root[i] = o.ParentUID == "" && o.TraceID != "" && o.SpanID != ""
 		if o.ObjectHash == 0 {
 			// Rows of a version 1 index have no object_hash; a true hash of 0 computes to 0 again.
-			t.hashes[i] = indexKey(o).Hash().value()
+			t.Hashes[i] = indexKey(o).Hash().value()
 		}
 	}
 	t.text = slices.Clip(t.text)
@@ -145,7 +104,7 @@ func (t *objectTable) len() int { return len(t.root) }
 // bytes is about the memory the table holds.
 func (t *objectTable) bytes() int64 {
 	n := len(t.text) + 4*len(t.ends) + (8+4+1+4*stringColumns+8*timeColumns)*t.len()
-	for _, id := range t.ids {
+	for _, id := range t.TraceIDs {
 		n += 16 + len(id)
 	}
 	return int64(n)

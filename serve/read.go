@@ -210,9 +210,9 @@ func (r *Reader) Clusters(ctx context.Context) ([]string, error) {
 // requests through the cache: never modified once made.
 type partitionData struct {
 	parts   archive.PartitionParts
-	traces  *objectTraces  // always set
-	objects *objectTable   // nil when only traces were read
-	rows    []archive.Span // nil when objects came from the index
+	traces  *archive.ObjectTraces // always set
+	objects *objectTable          // nil when only traces were read
+	rows    []archive.Span        // nil when objects came from the index
 }
 
 // partitionKey names what was read of a partition in the cache: its files (keys, sizes,
@@ -252,7 +252,7 @@ func (r *Reader) readPartition(ctx context.Context, l *listing, p archive.Partit
 		return nil, err
 	}
 	if d.objects == nil {
-		r.partitions.put(key+"\x00traces", d, int64(len(d.traces.hashes))/16+1)
+		r.partitions.put(key+"\x00traces", d, int64(len(d.traces.Hashes))/16+1)
 		return d, nil
 	}
 	r.partitions.put(key, d, d.objects.bytes()/cacheRowBytes+int64(4*len(d.rows))+1)
@@ -267,7 +267,7 @@ func (r *Reader) readPartitionUncached(ctx context.Context, store archive.Store,
 	d := &partitionData{parts: pp}
 	if len(pp.Live) == 0 {
 		d.objects = newObjectTable(nil)
-		d.traces = &d.objects.objectTraces
+		d.traces = &d.objects.ObjectTraces
 		return d, nil
 	}
 	if pp.Unmerged == 0 {
@@ -275,9 +275,9 @@ func (r *Reader) readPartitionUncached(ctx context.Context, store archive.Store,
 		data, err := r.get(ctx, index)
 		if err == nil {
 			if tracesOnly {
-				rows, err := archive.DecodeIndexColumns(data, "object_hash", "trace_id")
+				traces, err := archive.DecodeObjectTraces(data)
 				if err == nil {
-					d.traces = newObjectTraces(rows)
+					d.traces = traces
 					return d, nil
 				}
 				if !errors.Is(err, archive.ErrNoColumn) {
@@ -289,7 +289,7 @@ func (r *Reader) readPartitionUncached(ctx context.Context, store archive.Store,
 				return nil, fmt.Errorf("read %s: %w", index, err)
 			}
 			d.objects = newObjectTable(rows)
-			d.traces = &d.objects.objectTraces
+			d.traces = &d.objects.ObjectTraces
 			return d, nil
 		}
 		if !errors.Is(err, archive.ErrNotExist) {
@@ -300,7 +300,7 @@ func (r *Reader) readPartitionUncached(ctx context.Context, store archive.Store,
 		return nil, err
 	}
 	d.objects = newObjectTable(archive.BuildIndex(d.rows))
-	d.traces = &d.objects.objectTraces
+	d.traces = &d.objects.ObjectTraces
 	return d, nil
 }
 
@@ -397,7 +397,7 @@ func (r *Reader) trace(ctx context.Context, id TraceID) (*Trace, error) {
 		if err != nil {
 			return err
 		}
-		traces := d.traces.tracesOf(id.Object)
+		traces := d.traces.TracesOf(id.Object.value())
 		if len(traces) == 0 {
 			return nil
 		}
@@ -524,10 +524,10 @@ func (r *Reader) find(ctx context.Context, q Query) ([]Found, error) {
 		defer mu.Unlock()
 		for _, i := range found {
 			window := t.times[timeWindow][i]
-			m := matches[t.hashes[i]]
+			m := matches[t.Hashes[i]]
 			if m == nil {
 				m = &match{objects: t, row: i, first: window, last: window, seen: noTime, created: noTime, deleted: noTime}
-				matches[t.hashes[i]] = m
+				matches[t.Hashes[i]] = m
 			}
 			m.first, m.last = min(m.first, window), max(m.last, window)
 			m.seen = max(m.seen, t.times[timeLastSeen][i])
