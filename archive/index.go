@@ -120,18 +120,8 @@ func EncodeIndex(rows []IndexRow) ([]byte, error) {
 // parquet.Read goes row by row through generic values, and took 5x the CPU on the query
 // server's first read of a trace's 48 small indexes. Columns it does not know are skipped.
 func DecodeIndex(data []byte) (rows []IndexRow, err error) {
-	return DecodeIndexColumns(data)
-}
-
-// ErrNoColumn is wrapped by DecodeIndexColumns's error when the file lacks a column asked for
-// (an index written before the column was added).
-var ErrNoColumn = errors.New("no such column")
-
-// DecodeIndexColumns reads only the named columns of an index file (all when none are named);
-// the other fields of the rows stay zero.
-func DecodeIndexColumns(data []byte, columns ...string) (rows []IndexRow, err error) {
 	err = decodeWhole(data, func() (err error) {
-		rows, err = decodeIndex(data, columns)
+		rows, err = decodeIndex(data)
 		return err
 	})
 	if err != nil {
@@ -140,7 +130,11 @@ func DecodeIndexColumns(data []byte, columns ...string) (rows []IndexRow, err er
 	return rows, nil
 }
 
-func decodeIndex(data []byte, columns []string) ([]IndexRow, error) {
+// ErrNoColumn is wrapped by DecodeObjectTraces's error when the file lacks a column it reads
+// (an index written before the column was added).
+var ErrNoColumn = errors.New("no such column")
+
+func decodeIndex(data []byte) ([]IndexRow, error) {
 	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, err
@@ -156,11 +150,6 @@ func decodeIndex(data []byte, columns []string) ([]IndexRow, error) {
 	}
 	rows := make([]IndexRow, f.NumRows())
 	leaves := f.Schema().Columns()
-	for _, c := range columns {
-		if !slices.ContainsFunc(leaves, func(l []string) bool { return len(l) == 1 && l[0] == c }) {
-			return nil, fmt.Errorf("%w: %s", ErrNoColumn, c)
-		}
-	}
 	seen := map[string]string{} // dictionary strings, shared by the rows
 	intern := func(v parquet.Value) string {
 		b := v.ByteArray()
@@ -177,7 +166,7 @@ func decodeIndex(data []byte, columns []string) ([]IndexRow, error) {
 		n := int(rg.NumRows())
 		for j, cc := range rg.ColumnChunks() {
 			set := indexSetters[leaves[j][0]]
-			if set == nil || len(leaves[j]) != 1 || (len(columns) > 0 && !slices.Contains(columns, leaves[j][0])) {
+			if set == nil || len(leaves[j]) != 1 {
 				continue
 			}
 			row, err := decodeIndexColumn(cc, rows[base:base+n], set, intern, &values)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -207,37 +206,12 @@ func TestObjectHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := DecodeIndexColumns(data, "object_hash", "trace_id")
+	got, err := DecodeObjectTraces(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 2 || rows[0].ObjectHash != want || rows[1].ObjectHash != ObjectHash("c1", "", "nodes", "", "n1", "") ||
-		rows[0].TraceID != "t1" || rows[0].Name != "" {
-		t.Errorf("rows %+v: want object_hash %x and trace_id t1 only", rows, want)
-	}
-}
-
-// TestDecodeIndexColumnsOfAnOlderIndex: asking a version 1 index (no object_hash) for the
-// column is ErrNoColumn, so a reader can fall back; the columns it has still decode.
-func TestDecodeIndexColumnsOfAnOlderIndex(t *testing.T) {
-	type v1 struct {
-		Cluster string `parquet:"cluster,dict"`
-		Name    string `parquet:"name,dict"`
-		TraceID string `parquet:"trace_id"`
-	}
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[v1](&buf)
-	if _, err := w.Write([]v1{{"c", "n", "t"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := DecodeIndexColumns(buf.Bytes(), "object_hash", "trace_id"); !errors.Is(err, ErrNoColumn) || !strings.Contains(err.Error(), "object_hash") {
-		t.Errorf("err = %v, want ErrNoColumn naming object_hash", err)
-	}
-	rows, err := DecodeIndexColumns(buf.Bytes(), "trace_id")
-	if err != nil || len(rows) != 1 || rows[0].TraceID != "t" || rows[0].Cluster != "" {
-		t.Errorf("rows %+v, %v", rows, err)
+	if len(got.Hashes) != 2 || got.Hashes[0] != want || got.Hashes[1] != ObjectHash("c1", "", "nodes", "", "n1", "") ||
+		got.TraceIDs[got.Traces[0]] != "t1" {
+		t.Errorf("object traces %+v: want object_hash %x and trace_id t1", got, want)
 	}
 }
