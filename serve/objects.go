@@ -119,15 +119,14 @@ func (t *objectTable) str(n uint32) []byte {
 	return t.text[start:t.ends[n]]
 }
 
-// numbersOf returns the numbers of the strings match accepts, in order.
-func (t *objectTable) numbersOf(match func(s []byte) bool) []uint32 {
-	var out []uint32
+// accepted says, by string number, which strings match accepts, and whether any does.
+func (t *objectTable) accepted(match func(s []byte) bool) (accept []bool, any bool) {
+	accept = make([]bool, len(t.ends))
 	for n := range t.ends {
-		if match(t.str(uint32(n))) {
-			out = append(out, uint32(n))
-		}
+		accept[n] = match(t.str(uint32(n)))
+		any = any || accept[n]
 	}
-	return out
+	return accept, any
 }
 
 // nanoTime is the time a time column holds as v.
@@ -153,8 +152,8 @@ var tagColumns = map[string]int{
 // its tags (the kind in any case), or roots when it has none.
 func (t *objectTable) match(q Query) []int {
 	type want struct {
-		column  int
-		numbers []uint32
+		column int
+		accept []bool // by string number
 	}
 	var wants []want
 	tags := q.Tags
@@ -173,11 +172,11 @@ func (t *objectTable) match(q Query) []int {
 		if c == colKind {
 			eq = func(s []byte) bool { return strings.EqualFold(string(s), v) }
 		}
-		w := want{column: c, numbers: t.numbersOf(eq)}
-		if len(w.numbers) == 0 {
+		accept, any := t.accepted(eq)
+		if !any {
 			return nil // in none of the partition's objects
 		}
-		wants = append(wants, w)
+		wants = append(wants, want{column: c, accept: accept})
 	}
 	start, end := int64(noTime), int64(math.MaxInt64)
 	if !q.Start.IsZero() {
@@ -194,7 +193,7 @@ rows:
 			continue
 		}
 		for _, w := range wants {
-			if !slices.Contains(w.numbers, t.strings[w.column][i]) {
+			if !w.accept[t.strings[w.column][i]] {
 				continue rows
 			}
 		}
