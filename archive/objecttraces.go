@@ -57,11 +57,8 @@ func number[S string | []byte](t *ObjectTraces, numbers map[string]int32, id S) 
 // their pages' values: 1.2–1.7 ms for an index of 14k objects, where going through a
 // parquet.Value and an IndexRow a row took 3–4 ms, which a query server starting on a day of
 // 144 partitions pays for each. An index without object_hash (schema version 1) is ErrNoColumn.
-func DecodeObjectTraces(data []byte) (t *ObjectTraces, err error) {
-	err = decodeWhole(data, func() (err error) {
-		t, err = decodeObjectTraces(data)
-		return err
-	})
+func DecodeObjectTraces(data []byte) (*ObjectTraces, error) {
+	t, err := decodeWhole(data, decodeObjectTraces)
 	if err != nil {
 		return nil, fmt.Errorf("decode index: %w", err)
 	}

@@ -83,13 +83,7 @@ func TestDecodeObjectTraces(t *testing.T) {
 }
 
 func FuzzDecodeObjectTraces(f *testing.F) {
-	for _, n := range []int{0, 3, 300} {
-		data, err := EncodeIndex(randomIndexRows(n, uint64(n)))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	addIndexSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := DecodeObjectTraces(data)
 		if err == nil && (len(got.Hashes) != len(got.Traces) || len(got.Hashes) > len(data)) {

@@ -189,10 +189,8 @@ func ReadPart(ctx context.Context, store Store, key string) ([]Span, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows []Span
-	err = decodeWhole(data, func() (err error) {
-		rows, err = parquet.Read[Span](bytes.NewReader(data), int64(len(data)))
-		return err
+	rows, err := decodeWhole(data, func(data []byte) ([]Span, error) {
+		return parquet.Read[Span](bytes.NewReader(data), int64(len(data)))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
@@ -215,13 +213,15 @@ func checkFooter(data []byte) error {
 
 // decodeWhole runs decode over a whole Parquet file in memory, once its trailer checks out, with
 // the decoder's panics recovered.
-func decodeWhole(data []byte, decode func() error) error {
-	return Recovered(func() error {
+func decodeWhole[T any](data []byte, decode func([]byte) (T, error)) (out T, err error) {
+	err = Recovered(func() error {
 		if err := checkFooter(data); err != nil {
 			return err
 		}
-		return decode()
+		out, err = decode(data)
+		return err
 	})
+	return out, err
 }
 
 // Recovered runs a Parquet decode and turns a panic of the decoder into an error. parquet-go

@@ -40,7 +40,7 @@ func TestReaderCacheSeesNewPartsWithinTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := archive.MergePartition(ctx, store, pp, func(s []archive.Span) []archive.Span { return s }); err != nil {
+	if _, err := archive.MergePartition(ctx, store, pp, keepRows); err != nil {
 		t.Fatal(err)
 	}
 	const ttl = 300 * time.Millisecond
@@ -102,7 +102,7 @@ func TestReaderCacheInvalidatedByMerge(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	merge(func(s []archive.Span) []archive.Span { return s })
+	merge(keepRows)
 	r := NewReader(store, ReaderConfig{ListTTL: time.Millisecond})
 	id := TraceID{Pipeline: DefaultPipeline, Object: dep.Hash(), Start: t0, End: t0.Add(30 * time.Minute)}
 	reason := func() string {
@@ -156,7 +156,7 @@ func TestReaderCacheSurvivesMergeWithinTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := archive.MergePartition(ctx, store, pp, func(s []archive.Span) []archive.Span { return s }); err != nil {
+	if _, err := archive.MergePartition(ctx, store, pp, keepRows); err != nil {
 		t.Fatal(err)
 	}
 	r.partitions = newLRU[*partitionData](1000) // as if evicted: the partition must be read again
@@ -201,7 +201,7 @@ func TestTraceFromIndexesOfBothVersions(t *testing.T) {
 				}
 			}
 		}
-		if _, err := archive.MergePartition(ctx, store, pp, func(s []archive.Span) []archive.Span { return s }); err != nil {
+		if _, err := archive.MergePartition(ctx, store, pp, keepRows); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -302,15 +302,7 @@ func TestSearchMergedMatchesUnmerged(t *testing.T) {
 		return out
 	}
 	unmerged := search()
-	pps, err := archive.ListPartitions(ctx, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pp := range pps {
-		if _, err := archive.MergePartition(ctx, store, pp, func(s []archive.Span) []archive.Span { return s }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mergeAll(t, store)
 	merged := search()
 	if fmt.Sprint(merged) != fmt.Sprint(unmerged) {
 		t.Errorf("merged:\n%v\nunmerged:\n%v", merged, unmerged)
