@@ -164,17 +164,20 @@ func BenchmarkTraceSyntheticArchive(b *testing.B) {
 	benchFetches(b, store, id, 0, "trace across 48 windows, synthetic 10 M-span archive, local", 100, readMs, "read the 48 parts' bytes")
 }
 
-// benchFetches times fetching trace id (and rendering it as OTLP) in three variants and records
+// benchFetches times fetching trace id (and rendering it as OTLP) in four variants and records
 // each p99: "warm" is a long-running server (listing cached for its TTL, object indexes and part
 // footers cached); "decode" the same without the trace-rows cache: a trace opened for the first
-// time; "cold" a new server per request: nothing cached. wantSpans > 0 checks the trace's size.
+// time in windows read before (their dictionaries cached, as after opening another trace there);
+// "decode-nodict" nor the dictionaries: the first trace opened in those windows; "cold" a new
+// server per request: nothing cached. wantSpans > 0 checks the trace's size.
 func benchFetches(b *testing.B, store archive.Store, id TraceID, wantSpans int, name string, targetMs, baselineMs float64, baselineName string) {
 	ctx := context.Background()
 	for _, v := range []struct {
 		name string
 		cfg  ReaderConfig
 		cold bool
-	}{{"warm", ReaderConfig{}, false}, {"decode", ReaderConfig{CacheTraceRows: -1}, false}, {"cold", ReaderConfig{}, true}} {
+	}{{"warm", ReaderConfig{}, false}, {"decode", ReaderConfig{CacheTraceRows: -1}, false},
+		{"decode-nodict", ReaderConfig{CacheTraceRows: -1, CacheDictionaryBytes: -1}, false}, {"cold", ReaderConfig{}, true}} {
 		b.Run(v.name, func(b *testing.B) {
 			srv := New(store, Config{SpanLimit: -1, Reader: v.cfg})
 			var bytesRead int64

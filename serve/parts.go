@@ -127,6 +127,7 @@ type byteRange struct{ off, end int64 }
 // readStats count what reading parts cost (for tests and benchmarks).
 type readStats struct {
 	fetches, bytes, misses atomic.Int64
+	viaDictionary          atomic.Int64 // column chunks decoded through their dictionary, not FilePages
 }
 
 // sparseReader is an io.ReaderAt over the ranges of a part fetched so far; a read outside them
@@ -174,6 +175,24 @@ func (s *sparseReader) ReadAt(p []byte, off int64) (int, error) {
 		return c, io.EOF
 	}
 	return c, nil
+}
+
+// view returns [off, off+n) of the part: the fetched bytes themselves when a segment holds them
+// (read only), else a copy read through ReadAt.
+func (s *sparseReader) view(off, n int64) ([]byte, error) {
+	s.mu.Lock()
+	for _, g := range s.segs {
+		if g.off <= off && off+n <= g.off+int64(len(g.b)) {
+			s.mu.Unlock()
+			return g.b[off-g.off : off-g.off+n : off-g.off+n], nil
+		}
+	}
+	s.mu.Unlock()
+	b := make([]byte, n)
+	if _, err := s.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b, nil
 }
 
 func (s *sparseReader) fetch(off, n int64) ([]byte, error) {
@@ -310,7 +329,7 @@ func openPartFile(ctx context.Context, src partSource, o archive.ObjectInfo, sta
 			}
 			switch list {
 			case "":
-				lf.set = spanFields[path]
+				lf.set, lf.str = spanFields[path], spanStrings[path]
 			case "links":
 				lf.list, lf.setLink = listLinks, linkFields[c.Name()]
 			case "changes":
@@ -352,6 +371,7 @@ const (
 type leafField struct {
 	path      string
 	set       fieldSetter
+	str       func(*archive.Span) *string // flat string columns: where the value goes
 	list      int
 	setLink   func(l *archive.Link, s string)
 	setChange func(c *archive.FieldChange, s string)
@@ -376,52 +396,64 @@ func int32Field(f func(*archive.Span) *int32) fieldSetter {
 	return func(s *archive.Span, v parquet.Value, _ func(parquet.Value) string) { *f(s) = v.Int32() }
 }
 
-var spanFields = map[string]fieldSetter{
-	"kind":                  strField(func(s *archive.Span) *string { return &s.Kind }),
-	"trace_id":              strField(func(s *archive.Span) *string { return &s.TraceID }),
-	"span_id":               strField(func(s *archive.Span) *string { return &s.SpanID }),
-	"parent_span_id":        strField(func(s *archive.Span) *string { return &s.ParentSpanID }),
-	"cluster":               strField(func(s *archive.Span) *string { return &s.Cluster }),
-	"api_group":             strField(func(s *archive.Span) *string { return &s.APIGroup }),
-	"resource":              strField(func(s *archive.Span) *string { return &s.Resource }),
-	"namespace":             strField(func(s *archive.Span) *string { return &s.Namespace }),
-	"name":                  strField(func(s *archive.Span) *string { return &s.Name }),
-	"uid":                   strField(func(s *archive.Span) *string { return &s.UID }),
-	"object_kind":           strField(func(s *archive.Span) *string { return &s.ObjectKind }),
-	"parent_cluster":        strField(func(s *archive.Span) *string { return &s.ParentCluster }),
-	"parent_api_group":      strField(func(s *archive.Span) *string { return &s.ParentAPIGroup }),
-	"parent_resource":       strField(func(s *archive.Span) *string { return &s.ParentResource }),
-	"parent_namespace":      strField(func(s *archive.Span) *string { return &s.ParentNamespace }),
-	"parent_kind":           strField(func(s *archive.Span) *string { return &s.ParentKind }),
-	"parent_name":           strField(func(s *archive.Span) *string { return &s.ParentName }),
-	"parent_uid":            strField(func(s *archive.Span) *string { return &s.ParentUID }),
-	"parent_relation":       strField(func(s *archive.Span) *string { return &s.ParentRelation }),
-	"window_start":          timeField(func(s *archive.Span) *time.Time { return &s.WindowStart }),
-	"start_time":            timeField(func(s *archive.Span) *time.Time { return &s.StartTime }),
-	"end_time":              timeField(func(s *archive.Span) *time.Time { return &s.EndTime }),
-	"time_source":           strField(func(s *archive.Span) *string { return &s.TimeSource }),
-	"observation_id":        strField(func(s *archive.Span) *string { return &s.ObservationID }),
-	"audit_id":              strField(func(s *archive.Span) *string { return &s.AuditID }),
-	"stage":                 strField(func(s *archive.Span) *string { return &s.Stage }),
-	"verb":                  strField(func(s *archive.Span) *string { return &s.Verb }),
-	"subresource":           strField(func(s *archive.Span) *string { return &s.Subresource }),
-	"user":                  strField(func(s *archive.Span) *string { return &s.User }),
-	"user_agent":            strField(func(s *archive.Span) *string { return &s.UserAgent }),
-	"status_code":           int32Field(func(s *archive.Span) *int32 { return &s.StatusCode }),
-	"reason":                strField(func(s *archive.Span) *string { return &s.Reason }),
-	"message":               strField(func(s *archive.Span) *string { return &s.Message }),
-	"event_type":            strField(func(s *archive.Span) *string { return &s.EventType }),
-	"reporter":              strField(func(s *archive.Span) *string { return &s.Reporter }),
-	"event_count":           int32Field(func(s *archive.Span) *int32 { return &s.EventCount }),
-	"resource_version":      strField(func(s *archive.Span) *string { return &s.ResourceVersion }),
-	"prev_resource_version": strField(func(s *archive.Span) *string { return &s.PrevResourceVersion }),
-	"field_manager":         strField(func(s *archive.Span) *string { return &s.FieldManager }),
-	"no_op": func(s *archive.Span, v parquet.Value, _ func(parquet.Value) string) {
-		s.NoOp = v.Boolean()
-	},
-	"audit_link":           strField(func(s *archive.Span) *string { return &s.AuditLink }),
-	"revision_time":        timeField(func(s *archive.Span) *time.Time { return &s.RevisionTime }),
-	"revision_time_source": strField(func(s *archive.Span) *string { return &s.RevisionTimeSource }),
+// spanStrings are the flat string columns.
+var spanStrings = map[string]func(*archive.Span) *string{
+	"kind":                  func(s *archive.Span) *string { return &s.Kind },
+	"trace_id":              func(s *archive.Span) *string { return &s.TraceID },
+	"span_id":               func(s *archive.Span) *string { return &s.SpanID },
+	"parent_span_id":        func(s *archive.Span) *string { return &s.ParentSpanID },
+	"cluster":               func(s *archive.Span) *string { return &s.Cluster },
+	"api_group":             func(s *archive.Span) *string { return &s.APIGroup },
+	"resource":              func(s *archive.Span) *string { return &s.Resource },
+	"namespace":             func(s *archive.Span) *string { return &s.Namespace },
+	"name":                  func(s *archive.Span) *string { return &s.Name },
+	"uid":                   func(s *archive.Span) *string { return &s.UID },
+	"object_kind":           func(s *archive.Span) *string { return &s.ObjectKind },
+	"parent_cluster":        func(s *archive.Span) *string { return &s.ParentCluster },
+	"parent_api_group":      func(s *archive.Span) *string { return &s.ParentAPIGroup },
+	"parent_resource":       func(s *archive.Span) *string { return &s.ParentResource },
+	"parent_namespace":      func(s *archive.Span) *string { return &s.ParentNamespace },
+	"parent_kind":           func(s *archive.Span) *string { return &s.ParentKind },
+	"parent_name":           func(s *archive.Span) *string { return &s.ParentName },
+	"parent_uid":            func(s *archive.Span) *string { return &s.ParentUID },
+	"parent_relation":       func(s *archive.Span) *string { return &s.ParentRelation },
+	"time_source":           func(s *archive.Span) *string { return &s.TimeSource },
+	"observation_id":        func(s *archive.Span) *string { return &s.ObservationID },
+	"audit_id":              func(s *archive.Span) *string { return &s.AuditID },
+	"stage":                 func(s *archive.Span) *string { return &s.Stage },
+	"verb":                  func(s *archive.Span) *string { return &s.Verb },
+	"subresource":           func(s *archive.Span) *string { return &s.Subresource },
+	"user":                  func(s *archive.Span) *string { return &s.User },
+	"user_agent":            func(s *archive.Span) *string { return &s.UserAgent },
+	"reason":                func(s *archive.Span) *string { return &s.Reason },
+	"message":               func(s *archive.Span) *string { return &s.Message },
+	"event_type":            func(s *archive.Span) *string { return &s.EventType },
+	"reporter":              func(s *archive.Span) *string { return &s.Reporter },
+	"resource_version":      func(s *archive.Span) *string { return &s.ResourceVersion },
+	"prev_resource_version": func(s *archive.Span) *string { return &s.PrevResourceVersion },
+	"field_manager":         func(s *archive.Span) *string { return &s.FieldManager },
+	"audit_link":            func(s *archive.Span) *string { return &s.AuditLink },
+	"revision_time_source":  func(s *archive.Span) *string { return &s.RevisionTimeSource },
+}
+
+var spanFields = spanSetters()
+
+func spanSetters() map[string]fieldSetter {
+	m := map[string]fieldSetter{
+		"window_start": timeField(func(s *archive.Span) *time.Time { return &s.WindowStart }),
+		"start_time":   timeField(func(s *archive.Span) *time.Time { return &s.StartTime }),
+		"end_time":     timeField(func(s *archive.Span) *time.Time { return &s.EndTime }),
+		"status_code":  int32Field(func(s *archive.Span) *int32 { return &s.StatusCode }),
+		"event_count":  int32Field(func(s *archive.Span) *int32 { return &s.EventCount }),
+		"no_op": func(s *archive.Span, v parquet.Value, _ func(parquet.Value) string) {
+			s.NoOp = v.Boolean()
+		},
+		"revision_time": timeField(func(s *archive.Span) *time.Time { return &s.RevisionTime }),
+	}
+	for path, f := range spanStrings {
+		m[path] = strField(f)
+	}
+	return m
 }
 
 var linkFields = map[string]func(l *archive.Link, s string){
@@ -500,7 +532,7 @@ func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, trac
 	}
 	var rows []archive.Span
 	err = archive.Recovered(func() (err error) {
-		rows, err = pf.traceRows(sr, traces, all)
+		rows, err = pf.traceRows(sr, &chunkDicts{cache: r.dicts, file: fkey}, traces, all)
 		return err
 	})
 	if err != nil {
@@ -513,7 +545,7 @@ func fileCacheKey(o archive.ObjectInfo) string {
 	return fmt.Sprintf("%s\x00%d\x00%d", o.Key, o.Size, o.Modified.UnixNano())
 }
 
-func (pf *partFile) traceRows(sr *sparseReader, traces map[string]bool, all bool) ([]archive.Span, error) {
+func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[string]bool, all bool) ([]archive.Span, error) {
 	wanted := func(j int) bool {
 		if j >= len(pf.leaves) {
 			return false
@@ -535,7 +567,7 @@ func (pf *partFile) traceRows(sr *sparseReader, traces map[string]bool, all bool
 	any := false
 	for i, rg := range rgs {
 		var err error
-		if runs[i], err = scanTrace(rg.ColumnChunks()[pf.trace].(*parquet.FileColumnChunk), sr, traces); err != nil {
+		if runs[i], err = pf.scanTrace(sr, dicts, i, rg, traces); err != nil {
 			return nil, fmt.Errorf("trace_id: %w", err)
 		}
 		any = any || len(runs[i]) > 0
@@ -553,7 +585,7 @@ func (pf *partFile) traceRows(sr *sparseReader, traces map[string]bool, all bool
 			if !wanted(j) {
 				continue
 			}
-			want = append(want, pageRanges(&md.RowGroups[i].Columns[j].MetaData, cc, runs[i])...)
+			want = append(want, pageRanges(&md.RowGroups[i].Columns[j].MetaData, cc, runs[i], dicts.cached(i, j))...)
 		}
 	}
 	if err := sr.prefetch(want); err != nil {
@@ -577,6 +609,15 @@ func (pf *partFile) traceRows(sr *sparseReader, traces map[string]bool, all bool
 				continue
 			}
 			lf := &pf.leaves[j]
+			if lf.str != nil {
+				err := pf.decodeDictColumn(sr, dicts, i, j, runs[i], rows)
+				if err == nil {
+					continue
+				}
+				if !errors.Is(err, errNotDictionary) {
+					return nil, fmt.Errorf("column %s: %w", lf.path, err)
+				}
+			}
 			if err := decodeColumn(cc.(*parquet.FileColumnChunk), sr, runs[i], rows, lf, &in, &buf); err != nil {
 				return nil, fmt.Errorf("column %s: %w", strings.Join(cc.(*parquet.FileColumnChunk).Node().(*parquet.Column).Path(), "."), err)
 			}
@@ -594,16 +635,17 @@ func metaRange(m *format.ColumnMetaData) byteRange {
 	return byteRange{off, off + m.TotalCompressedSize}
 }
 
-// pageRanges are the byte ranges of a column chunk that hold the runs: its dictionary page and
-// the data pages the offset index says contain them (the whole chunk without an offset index).
-func pageRanges(m *format.ColumnMetaData, cc parquet.ColumnChunk, runs []run) []byteRange {
+// pageRanges are the byte ranges of a column chunk that hold the runs: its dictionary page
+// (unless its decoding is cached) and the data pages the offset index says contain them (the
+// whole chunk without an offset index).
+func pageRanges(m *format.ColumnMetaData, cc parquet.ColumnChunk, runs []run, dictCached bool) []byteRange {
 	whole := metaRange(m)
 	oi, err := cc.OffsetIndex()
 	if err != nil || oi == nil || oi.NumPages() == 0 {
 		return []byteRange{whole}
 	}
 	var out []byteRange
-	if m.DictionaryPageOffset > 0 {
+	if m.DictionaryPageOffset > 0 && !dictCached {
 		out = append(out, byteRange{m.DictionaryPageOffset, m.DataPageOffset + rangeSlack})
 	}
 	np := oi.NumPages()
@@ -620,8 +662,55 @@ func pageRanges(m *format.ColumnMetaData, cc parquet.ColumnChunk, runs []run) []
 	return out
 }
 
-// scanTrace returns the runs of rows of a row group whose trace_id is in traces.
-func scanTrace(cc *parquet.FileColumnChunk, sr *sparseReader, traces map[string]bool) ([]run, error) {
+// scanTrace returns the runs of rows of row group i whose trace_id is in traces.
+func (pf *partFile) scanTrace(sr *sparseReader, dicts *chunkDicts, i int, rg parquet.RowGroup, traces map[string]bool) ([]run, error) {
+	c, err := pf.dictChunk(sr, dicts, i, pf.trace)
+	if err == nil {
+		match := dictMatches(c.dict, traces)
+		if match == nil {
+			return nil, nil
+		}
+		var runs []run
+		err = c.visit([]run{{0, c.numRows}}, func(row int64, ix int32) {
+			if ix >= 0 && match[ix] {
+				if n := len(runs); n > 0 && runs[n-1].end == row {
+					runs[n-1].end++
+				} else {
+					runs = append(runs, run{row, row + 1})
+				}
+			}
+		})
+		if !errors.Is(err, errNotDictionary) {
+			if err == nil {
+				sr.stats.viaDictionary.Add(1)
+			}
+			return runs, err
+		}
+	} else if !errors.Is(err, errNotDictionary) {
+		return nil, err
+	}
+	return scanTracePages(rg.ColumnChunks()[pf.trace].(*parquet.FileColumnChunk), sr, traces)
+}
+
+// dictMatches says, by dictionary index, which values are traces (nil: none). traces are a few
+// of thousands of values: they are compared, not looked up a value at a time.
+func dictMatches(d *dictionary, traces map[string]bool) []bool {
+	var match []bool
+	for t := range traces {
+		for ix := range d.len() {
+			if d.value(int32(ix)) == t {
+				if match == nil {
+					match = make([]bool, d.len())
+				}
+				match[ix] = true
+			}
+		}
+	}
+	return match
+}
+
+// scanTracePages is scanTrace through parquet-go's page reader, for any layout.
+func scanTracePages(cc *parquet.FileColumnChunk, sr *sparseReader, traces map[string]bool) ([]run, error) {
 	pages := cc.PagesFrom(sr)
 	defer pages.Close()
 	var runs []run
@@ -673,6 +762,79 @@ func scanTrace(cc *parquet.FileColumnChunk, sr *sparseReader, traces map[string]
 		parquet.Release(page)
 	}
 	return runs, nil
+}
+
+// chunkDicts gives the dictionaries of one part's column chunks, decoded once and cached by
+// the Reader.
+type chunkDicts struct {
+	cache *lru[*dictionary]
+	file  string // fileCacheKey
+	read  map[[2]int]*dictionary // this request's, by row group and column, cached or not
+	buf   pageBuffers
+}
+
+func (d *chunkDicts) key(rg, col int) string { return fmt.Sprintf("%s\x00%d\x00%d", d.file, rg, col) }
+
+func (d *chunkDicts) cached(rg, col int) bool {
+	_, ok := d.cache.get(d.key(rg, col))
+	return ok
+}
+
+func (d *chunkDicts) get(sr *sparseReader, rg, col int, md *format.ColumnMetaData) (*dictionary, error) {
+	if v, ok := d.read[[2]int{rg, col}]; ok {
+		return v, nil
+	}
+	k := d.key(rg, col)
+	v, ok := d.cache.get(k)
+	if !ok {
+		var err error
+		if v, err = decodeDictionary(sr, md); err != nil {
+			return nil, err
+		}
+		d.cache.put(k, v, v.bytes())
+	}
+	if d.read == nil {
+		d.read = map[[2]int]*dictionary{}
+	}
+	d.read[[2]int{rg, col}] = v
+	return v, nil
+}
+
+// dictChunk is column j of row group i read through its dictionary, or errNotDictionary.
+func (pf *partFile) dictChunk(sr *sparseReader, dicts *chunkDicts, i, j int) (*dictChunk, error) {
+	lf := &pf.leaves[j]
+	md := &pf.f.Metadata().RowGroups[i].Columns[j].MetaData
+	rg := pf.f.RowGroups()[i]
+	oi, err := rg.ColumnChunks()[j].OffsetIndex()
+	if err != nil || oi == nil || oi.NumPages() == 0 || lf.list != listNone || md.DictionaryPageOffset <= 0 {
+		return nil, errNotDictionary
+	}
+	dict, err := dicts.get(sr, i, j, md)
+	if err != nil {
+		return nil, err
+	}
+	return &dictChunk{sr: sr, md: md, oi: oi, numRows: rg.NumRows(), maxDef: lf.maxDef, dict: dict, buf: &dicts.buf}, nil
+}
+
+// decodeDictColumn sets the flat string column j of rows (the runs' rows, in order) from row
+// group i through its dictionary, or returns errNotDictionary.
+func (pf *partFile) decodeDictColumn(sr *sparseReader, dicts *chunkDicts, i, j int, runs []run, rows []archive.Span) error {
+	c, err := pf.dictChunk(sr, dicts, i, j)
+	if err != nil {
+		return err
+	}
+	set := pf.leaves[j].str
+	out := 0
+	err = c.visit(runs, func(_ int64, ix int32) {
+		if ix >= 0 {
+			*set(&rows[out]) = c.dict.value(ix)
+		}
+		out++
+	})
+	if err == nil {
+		sr.stats.viaDictionary.Add(1)
+	}
+	return err
 }
 
 // interner shares the strings of dictionary-encoded columns among rows.

@@ -118,6 +118,10 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 		"small-page": encodeWith(t, rows, parquet.PageBufferSize(2048)),
 		"row-groups": encodeWith(t, rows, parquet.PageBufferSize(4096), parquet.MaxRowsPerRowGroup(700)),
 		"big":        encodeWith(t, randomRows(100_000, 400), parquet.PageBufferSize(32<<10)),
+		// Read through FilePages, not dictChunk: dictionaries that overflow to PLAIN pages
+		// part-way through a chunk.
+		"dict-overflow": encodeWith(t, rows, parquet.PageBufferSize(4096), parquet.DictionaryMaxBytes(512)),
+		"pages-v1":      encodeWith(t, rows, parquet.PageBufferSize(4096), parquet.DataPageVersion(1)),
 	}
 	dir := t.TempDir()
 	local, err := archive.OpenLocal(dir)
@@ -133,6 +137,7 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 		rs.data[key] = data
 	}
 	stores := map[string]archive.Store{"local": local, "ranged": rs, "get-only": &countingStore{Store: local}}
+	via := map[string]int64{} // column chunks read through their dictionary, by layout, store, traces, pass
 	for _, traces := range []map[string]bool{{"trace-1": true}, {"trace-0": true, "trace-3": true}, {"nope": true}} {
 		for name, data := range parts {
 			all, err := parquet.Read[archive.Span](bytes.NewReader(data), int64(len(data)))
@@ -148,9 +153,11 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 			key := archive.PartKey("c", t0, "merged-"+name)
 			for sname, store := range stores {
 				r := NewReader(store, ReaderConfig{})
-				for pass := range 2 { // the second with the footer cached
+				var passBytes [2]int64
+				for pass := range 2 { // the second with the footer and dictionaries cached
 					rs.bytes, rs.ranges = 0, 0
 					r.stats.misses.Store(0)
+					r.stats.viaDictionary.Store(0)
 					got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, traces, true)
 					if err != nil {
 						t.Fatalf("%s %s: %v", name, sname, err)
@@ -162,6 +169,11 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 						if !reflect.DeepEqual(normalize(got[i]), normalize(want[i])) {
 							t.Fatalf("%s %s %v: row %d:\n got %+v\nwant %+v", name, sname, traces, i, got[i], want[i])
 						}
+					}
+					via[fmt.Sprintf("%s %s %v %d", name, sname, traces, pass)] = r.stats.viaDictionary.Load()
+					passBytes[pass] = rs.bytes
+					if sname == "ranged" && name == "big" && pass == 1 && len(want) > 0 && passBytes[1] >= passBytes[0] {
+						t.Errorf("%s %v: %d bytes read with the dictionaries cached, %d without", name, traces, passBytes[1], passBytes[0])
 					}
 					if sname == "ranged" && name == "big" && pass == 1 {
 						// Dictionary pages are read whole (here they are most of the bytes
@@ -179,6 +191,19 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 			}
 		}
 	}
+	// The same rows in the same page size: v1 pages go through dictionaries as v2 pages do;
+	// dictionaries that overflow to PLAIN part-way fall back to FilePages.
+	for _, traces := range []string{"map[trace-1:true]", "map[trace-0:true trace-3:true]"} {
+		for sname := range stores {
+			for pass := range 2 {
+				k := func(layout string) int64 { return via[fmt.Sprintf("%s %s %v %d", layout, sname, traces, pass)] }
+				if k("small-page") == 0 || k("pages-v1") != k("small-page") || k("dict-overflow") >= k("small-page") {
+					t.Errorf("%s %s pass %d: column chunks read through their dictionary: %d (v2 pages), %d (v1), %d (overflowing)",
+						sname, traces, pass, k("small-page"), k("pages-v1"), k("dict-overflow"))
+				}
+			}
+		}
+	}
 }
 
 // normalize makes empty lists nil: parquet-go reads an empty list as an empty slice or nil
@@ -192,3 +217,61 @@ func normalize(s archive.Span) archive.Span {
 	}
 	return s
 }
+
+// FuzzDictChunk damages the pages of a part (its footer intact, as parsed before) and reads
+// every flat dictionary column of it through dictChunk: an error or values, never a panic.
+func FuzzDictChunk(f *testing.F) {
+	rows := randomRows(800, 10)
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[archive.Span](&buf, parquet.Compression(&zstd.Codec{}), parquet.PageBufferSize(1024))
+	if _, err := w.Write(rows); err != nil {
+		f.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		f.Fatal(err)
+	}
+	data := buf.Bytes()
+	stats := &readStats{}
+	pf, _, err := openPartFile(context.Background(), memSource(data), archive.ObjectInfo{Key: "k", Size: int64(len(data))}, stats)
+	if err != nil {
+		f.Fatal(err)
+	}
+	pagesEnd := pf.f.Metadata().RowGroups[0].Columns[0].MetaData.DataPageOffset
+	for _, rg := range pf.f.Metadata().RowGroups {
+		for _, c := range rg.Columns {
+			pagesEnd = max(pagesEnd, c.MetaData.DataPageOffset+c.MetaData.TotalCompressedSize)
+		}
+	}
+	f.Add(uint32(4), []byte{0xff})
+	f.Add(uint32(100), []byte{0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(uint32(pagesEnd/2), []byte("\x15\x00\x15\xff\xff\xff\xff\x0f"))
+	f.Fuzz(func(t *testing.T, at uint32, patch []byte) {
+		damaged := bytes.Clone(data)
+		off := 4 + int64(at)%(pagesEnd-4)
+		copy(damaged[off:pagesEnd], patch)
+		sr := &sparseReader{ctx: context.Background(), size: int64(len(damaged)), stats: stats, segs: []segment{{0, damaged}}}
+		dicts := &chunkDicts{cache: newLRU[*dictionary](0), file: "k"}
+		for i, rg := range pf.f.RowGroups() {
+			for j := range rg.ColumnChunks() {
+				if pf.leaves[j].str == nil {
+					continue
+				}
+				c, err := pf.dictChunk(sr, dicts, i, j)
+				if err != nil {
+					continue
+				}
+				_ = c.visit([]run{{0, c.numRows}}, func(_ int64, ix int32) {
+					if ix >= 0 {
+						_ = c.dict.value(ix)
+					}
+				})
+			}
+		}
+	})
+}
+
+type memSource []byte
+
+func (m memSource) fetch(_ context.Context, off, n int64) ([]byte, error) { return m[off : off+n], nil }
+func (memSource) parallel() bool                                          { return false }
+func (memSource) close()                                                  {}

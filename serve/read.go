@@ -41,6 +41,7 @@ type Reader struct {
 	partitions *lru[*partitionData] // cost: see ReaderConfig.CacheRows
 	files      *lru[*partFile]      // cost: 1
 	rowCache   *lru[[]archive.Span] // a trace's rows of one part; cost: rows
+	dicts      *lru[*dictionary]    // a column chunk's dictionary; cost: bytes
 
 	stats readStats
 }
@@ -64,6 +65,11 @@ type ReaderConfig struct {
 	// 100,000, ≈ 100 MB at most; negative: none). Opening a trace again (the UI's search, then
 	// the trace, then another pipeline) then decodes nothing.
 	CacheTraceRows int
+	// CacheDictionaryBytes bounds the decoded dictionary pages of parts kept (default 256 MiB;
+	// negative: none). A trace's rows are a few of each row group it touches, and a row group's
+	// dictionaries (the uids and names of thousands of pods) are shared by every trace in it:
+	// kept, opening the next trace in the same windows decodes only the pages holding its rows.
+	CacheDictionaryBytes int64
 }
 
 // cacheRowBytes is the unit of ReaderConfig.CacheRows.
@@ -95,9 +101,12 @@ func NewReader(store archive.Store, cfg ReaderConfig) *Reader {
 	if cfg.CacheTraceRows == 0 {
 		cfg.CacheTraceRows = 100_000
 	}
+	if cfg.CacheDictionaryBytes == 0 {
+		cfg.CacheDictionaryBytes = 256 << 20
+	}
 	return &Reader{store: store, window: cfg.Window, maxRows: cfg.MaxRows, parallel: cfg.Parallel, listTTL: cfg.ListTTL,
 		partitions: newLRU[*partitionData](int64(cfg.CacheRows)), files: newLRU[*partFile](int64(cfg.CacheFiles)),
-		rowCache: newLRU[[]archive.Span](int64(cfg.CacheTraceRows))}
+		rowCache: newLRU[[]archive.Span](int64(cfg.CacheTraceRows)), dicts: newLRU[*dictionary](cfg.CacheDictionaryBytes)}
 }
 
 // listing is one List of spans/: the files of every partition.
