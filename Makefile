@@ -54,6 +54,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzRawDiff$$' -fuzztime 30s ./link/
 	go test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 30s ./link/
 	go test -run '^$$' -fuzz '^FuzzDecodeIndex$$' -fuzztime 30s ./archive/
+	go test -run '^$$' -fuzz '^FuzzDecodeIndexTable$$' -fuzztime 30s ./archive/
 	go test -run '^$$' -fuzz '^FuzzDictChunk$$' -fuzztime 30s ./serve/
 	go test -run '^$$' -fuzz '^FuzzSkipValid$$' -fuzztime 30s ./internal/jsonscan/
 

@@ -768,7 +768,7 @@ func scanTracePages(cc *parquet.FileColumnChunk, sr *sparseReader, traces map[st
 // the Reader.
 type chunkDicts struct {
 	cache *lru[*dictionary]
-	file  string // fileCacheKey
+	file  string                 // fileCacheKey
 	read  map[[2]int]*dictionary // this request's, by row group and column, cached or not
 	buf   pageBuffers
 }

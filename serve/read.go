@@ -264,7 +264,7 @@ func (r *Reader) readPartition(ctx context.Context, l *listing, p archive.Partit
 		r.partitions.put(key+"\x00traces", d, int64(len(d.traces.Hashes))/16+1)
 		return d, nil
 	}
-	r.partitions.put(key, d, d.objects.bytes()/cacheRowBytes+int64(4*len(d.rows))+1)
+	r.partitions.put(key, d, d.objects.Bytes()/cacheRowBytes+int64(4*len(d.rows))+1)
 	return d, nil
 }
 
@@ -293,11 +293,11 @@ func (r *Reader) readPartitionUncached(ctx context.Context, store archive.Store,
 					return nil, fmt.Errorf("read %s: %w", index, err)
 				}
 			}
-			rows, err := archive.DecodeIndex(data)
+			table, err := archive.DecodeIndexTable(data)
 			if err != nil {
 				return nil, fmt.Errorf("read %s: %w", index, err)
 			}
-			d.objects = newObjectTable(rows)
+			d.objects = &objectTable{*table}
 			d.traces = &d.objects.ObjectTraces
 			return d, nil
 		}
@@ -365,10 +365,6 @@ func (r *Reader) forPartitions(ctx context.Context, ps []archive.Partition, f fu
 		return first
 	}
 	return ctx.Err()
-}
-
-func indexKey(o *archive.IndexRow) ObjectKey {
-	return ObjectKey{Cluster: o.Cluster, Group: o.APIGroup, Resource: o.Resource, Namespace: o.Namespace, Name: o.Name, UID: o.UID}
 }
 
 func spanKey(s *archive.Span) ObjectKey {
@@ -516,7 +512,7 @@ func (r *Reader) find(ctx context.Context, q Query) ([]Found, error) {
 	type match struct {
 		objects          *objectTable // its key is objects.key(row), read once it is among the newest
 		row              int
-		first, last      int64 // windows; these as in objectTable.times
+		first, last      int64 // windows; these as in archive.IndexTable.Times
 		seen             int64
 		created, deleted int64
 	}
@@ -532,18 +528,18 @@ func (r *Reader) find(ctx context.Context, q Query) ([]Found, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, i := range found {
-			window := t.times[timeWindow][i]
+			window := t.Times[archive.IndexWindow][i]
 			m := matches[t.Hashes[i]]
 			if m == nil {
-				m = &match{objects: t, row: i, first: window, last: window, seen: noTime, created: noTime, deleted: noTime}
+				m = &match{objects: t, row: i, first: window, last: window, seen: archive.NoTime, created: archive.NoTime, deleted: archive.NoTime}
 				matches[t.Hashes[i]] = m
 			}
 			m.first, m.last = min(m.first, window), max(m.last, window)
-			m.seen = max(m.seen, t.times[timeLastSeen][i])
-			if c := t.times[timeCreated][i]; c != noTime && (m.created == noTime || c < m.created) {
+			m.seen = max(m.seen, t.Times[archive.IndexLastSeen][i])
+			if c := t.Times[archive.IndexCreated][i]; c != archive.NoTime && (m.created == archive.NoTime || c < m.created) {
 				m.created = c
 			}
-			m.deleted = max(m.deleted, t.times[timeDeleted][i])
+			m.deleted = max(m.deleted, t.Times[archive.IndexDeleted][i])
 		}
 		return nil
 	})
@@ -564,10 +560,10 @@ func (r *Reader) find(ctx context.Context, q Query) ([]Found, error) {
 	for _, m := range newestFirst {
 		key := m.objects.key(m.row)
 		start, end := nanoTime(m.first), nanoTime(m.last).Add(r.window)
-		if m.created != noTime {
+		if m.created != archive.NoTime {
 			start = minTime(start, windowStart(nanoTime(m.created), r.window))
 		}
-		if m.deleted != noTime {
+		if m.deleted != archive.NoTime {
 			end = maxTime(end, windowStart(nanoTime(m.deleted), r.window).Add(r.window))
 		} else {
 			end = maxTime(end, newest[key.Cluster].Add(r.window))
