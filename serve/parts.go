@@ -40,6 +40,9 @@ const wholeLimit = 256 << 10
 // mergeGap: ranges closer than this are fetched as one (a request costs more than the bytes).
 var mergeGap int64 = 64 << 10
 
+// localGap: from a local file a pread costs a syscall, not a round trip.
+const localGap = 0
+
 // rangeSlack extends every fetched range: the page reader reads through a 4 KiB buffer and may
 // look a little past the last page it needs.
 const rangeSlack = 4 << 10
@@ -223,7 +226,11 @@ func (s *sparseReader) covered(r byteRange) bool {
 // source is remote.
 func (s *sparseReader) prefetch(ranges []byteRange) error {
 	var need []byteRange
-	for _, r := range mergeRanges(ranges, mergeGap) {
+	gap := mergeGap
+	if !s.src.parallel() {
+		gap = min(gap, localGap)
+	}
+	for _, r := range mergeRanges(ranges, gap) {
 		r.off, r.end = max(r.off, 0), min(r.end, s.size)
 		if r.end > r.off && !s.covered(r) {
 			need = append(need, r)
@@ -555,10 +562,15 @@ func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[st
 	}
 	md := pf.f.Metadata()
 	rgs := pf.f.RowGroups()
-	// 1. The trace_id chunks of every row group.
+	// 1. The trace_id chunks of every row group (but a dictionary already decoded).
 	var want []byteRange
 	for i := range rgs {
-		want = append(want, metaRange(&md.RowGroups[i].Columns[pf.trace].MetaData))
+		m := &md.RowGroups[i].Columns[pf.trace].MetaData
+		r := metaRange(m)
+		if dicts.cached(i, pf.trace) {
+			r.off = m.DataPageOffset
+		}
+		want = append(want, r)
 	}
 	if err := sr.prefetch(want); err != nil {
 		return nil, err
