@@ -25,26 +25,8 @@ func minioCopy(tb testing.TB, dir string) archive.Store {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	local, err := archive.OpenLocal(dir)
-	if err != nil {
+	if err := syntharchive.CopyTo(ctx, dir, s3); err != nil {
 		tb.Fatal(err)
-	}
-	for _, prefix := range []string{archive.SpansPrefix, archive.IndexPrefix} {
-		objs, err := local.List(ctx, prefix)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		err = parallel(ctx, len(objs), func(i int) error {
-			f, err := os.Open(filepath.Join(dir, filepath.FromSlash(objs[i].Key)))
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			return s3.Put(ctx, objs[i].Key, f, objs[i].Size)
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
 	}
 	return s3
 }

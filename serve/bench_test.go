@@ -139,8 +139,8 @@ func benchTrace(b *testing.B, store archive.Store, where string, targetMs float6
 // 14k objects and 67k rows a partition): one Deployment's trace across its cluster's 48 windows,
 // found among the 144 partitions of the day by the object index. Where the 10k-observation
 // archive above has small partitions, this one has an archive's: indexes of 1 MB, parts of 6 MB
-// with large dictionaries. The baseline is reading the 48 parts' bytes. Skipped without
-// $KAIRN_BENCH_SPANS ≥ 1 M.
+// with large dictionaries. The baseline is reading the 48 parts' bytes. From a local directory
+// and from MinIO (the archive copied in, ~5 s). Skipped without $KAIRN_BENCH_SPANS ≥ 1 M.
 func BenchmarkTraceSyntheticArchive(b *testing.B) {
 	spans, _ := strconv.Atoi(os.Getenv("KAIRN_BENCH_SPANS"))
 	if spans < 1_000_000 {
@@ -151,17 +151,32 @@ func BenchmarkTraceSyntheticArchive(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	store, err := archive.OpenLocal(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
 	const cluster = "prod-1"
 	g, res, ns, name, uid := syntharchive.Deployment(cluster, 2010%syntharchive.Deployments(spans))
 	key := ObjectKey{Cluster: cluster, Group: g, Resource: res, Namespace: ns, Name: name, UID: uid}
 	start := syntharchive.Start
 	id := TraceID{Pipeline: Pipeline{DisplayTree, SelectSubtree}, Object: key.Hash(), Start: start, End: start.Add(24 * time.Hour)}
-	readMs, _ := benchBaseline(b, store, "cluster="+cluster+"/")
-	benchFetches(b, store, id, 0, "trace across 48 windows, synthetic 10 M-span archive, local", 100, readMs, "read the 48 parts' bytes")
+	b.Run("local", func(b *testing.B) {
+		store, err := archive.OpenLocal(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		readMs, _ := benchBaseline(b, store, "cluster="+cluster+"/")
+		benchFetches(b, store, id, 0, "trace across 48 windows, synthetic 10 M-span archive, local", 100, readMs, "read the 48 parts' bytes")
+	})
+	b.Run("minio", func(b *testing.B) {
+		endpoint, ak, sk := testminio.Start(b)
+		testminio.Bucket(b, endpoint, ak, sk, "kairn")
+		store, err := archive.OpenS3(context.Background(), "s3://kairn/synth", archive.S3Options{Endpoint: endpoint, AccessKey: ak, SecretKey: sk, Region: "us-east-1"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := syntharchive.CopyTo(context.Background(), dir, store); err != nil {
+			b.Fatal(err)
+		}
+		readMs, _ := benchBaseline(b, store, "cluster="+cluster+"/")
+		benchFetches(b, store, id, 0, "trace across 48 windows, synthetic 10 M-span archive, MinIO", 300, readMs, "read the 48 parts' bytes")
+	})
 }
 
 // benchFetches times fetching trace id (and rendering it as OTLP) in four variants and records
@@ -180,14 +195,17 @@ func benchFetches(b *testing.B, store archive.Store, id TraceID, wantSpans int, 
 		{"decode-nodict", ReaderConfig{CacheTraceRows: -1, CacheDictionaryBytes: -1}, false}, {"cold", ReaderConfig{}, true}} {
 		b.Run(v.name, func(b *testing.B) {
 			srv := New(store, Config{SpanLimit: -1, Reader: v.cfg})
-			var bytesRead int64
+			var bytesRead, requests int64
 			spans := 0
 			fetch := func() {
 				if v.cold {
 					srv = New(store, Config{SpanLimit: -1, Reader: v.cfg})
 				}
-				before := srv.reader.stats.bytes.Load()
-				defer func() { bytesRead += srv.reader.stats.bytes.Load() - before }()
+				before, fetches := srv.reader.stats.bytes.Load(), srv.reader.stats.fetches.Load()
+				defer func() {
+					bytesRead += srv.reader.stats.bytes.Load() - before
+					requests += srv.reader.stats.fetches.Load() - fetches
+				}()
 				t, err := srv.GetTrace(ctx, id)
 				if err != nil {
 					b.Fatal(err)
@@ -200,7 +218,7 @@ func benchFetches(b *testing.B, store archive.Store, id TraceID, wantSpans int, 
 			}
 			fetch() // warm up (caches, connections)
 			var lat []time.Duration
-			bytesRead = 0
+			bytesRead, requests = 0, 0
 			cpu0 := cpuTime()
 			b.ResetTimer()
 			for b.Loop() {
@@ -216,6 +234,7 @@ func benchFetches(b *testing.B, store archive.Store, id TraceID, wantSpans int, 
 			b.ReportMetric(pct(0.99), "p99-ms")
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(lat)), "cpu-ms/op")
 			b.ReportMetric(float64(bytesRead)/1024/float64(len(lat)), "KiB-fetched/op")
+			b.ReportMetric(float64(requests)/float64(len(lat)), "part-reads/op")
 			b.ReportMetric(float64(spans), "spans")
 			b.ReportMetric(baselineMs, "baseline-ms")
 			b.ReportMetric(load1(), "load1")

@@ -417,3 +417,62 @@ func writeMerged(ctx context.Context, store archive.Store, p archive.Partition, 
 	_, err = archive.MergePartition(ctx, store, pp, func(s []archive.Span) []archive.Span { return s })
 	return err
 }
+
+// CopyTo puts the archive in dir (its span parts, manifests and object indexes) into dst, 8
+// files at a time: benchmarks read the same archive from MinIO.
+func CopyTo(ctx context.Context, dir string, dst archive.Store) error {
+	local, err := archive.OpenLocal(dir)
+	if err != nil {
+		return err
+	}
+	var objs []archive.ObjectInfo
+	for _, prefix := range []string{archive.SpansPrefix, archive.IndexPrefix} {
+		o, err := local.List(ctx, prefix)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, o...)
+	}
+	jobs := make(chan archive.ObjectInfo)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range jobs {
+				if err := copyOne(ctx, dir, o, dst); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for _, o := range objs {
+		select {
+		case jobs <- o:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	if err != nil {
+		return err
+	}
+	return <-errs // nil when none failed
+}
+
+func copyOne(ctx context.Context, dir string, o archive.ObjectInfo, dst archive.Store) error {
+	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(o.Key)))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := dst.Put(ctx, o.Key, f, o.Size); err != nil {
+		return fmt.Errorf("copy %s: %w", o.Key, err)
+	}
+	return nil
+}
