@@ -311,8 +311,19 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, s.wrap("get", key, err)
 	}
+	if out.ContentLength != nil && *out.ContentLength >= 0 {
+		return sizedBody{out.Body, *out.ContentLength}, nil
+	}
 	return out.Body, nil
 }
+
+// sizedBody is an object's body that knows its length, so ReadAll reads it into one buffer.
+type sizedBody struct {
+	io.ReadCloser
+	size int64
+}
+
+func (b sizedBody) Size() int64 { return b.size }
 
 // GetRange streams n bytes of key starting at off (a ranged GET); n < 0 reads to the end.
 // A range past the end of the object is an error; a missing key wraps ErrNotExist.
