@@ -18,12 +18,14 @@ type ObjectTraces struct {
 	TraceIDs []string // distinct
 }
 
-// TracesOf returns the trace ids of the rows whose object_hash is hash. It scans: 14k hashes in
-// a few microseconds, where sorting them for a binary search cost 2 ms an index.
-func (t *ObjectTraces) TracesOf(hash int64) map[string]bool {
+// TracesOf returns the trace ids of the rows whose object_hash has hash's bits of mask (-1: is
+// hash). It scans: 14k hashes in a few microseconds, where sorting them for a binary search cost
+// 2 ms an index.
+func (t *ObjectTraces) TracesOf(hash, mask int64) map[string]bool {
 	out := map[string]bool{}
+	hash &= mask
 	for i, h := range t.Hashes {
-		if h == hash {
+		if h&mask == hash {
 			out[t.TraceIDs[t.Traces[i]]] = true
 		}
 	}

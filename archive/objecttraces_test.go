@@ -67,8 +67,11 @@ func TestDecodeObjectTraces(t *testing.T) {
 				t.Fatalf("%s: row %d: %x %q, wrote %x %q", name, i, got.Hashes[i], got.TraceIDs[got.Traces[i]], r.ObjectHash, r.TraceID)
 			}
 		}
-		if ts := got.TracesOf(rows[5].ObjectHash); len(ts) != 1 || !ts[rows[5].TraceID] {
+		if ts := got.TracesOf(rows[5].ObjectHash, -1); len(ts) != 1 || !ts[rows[5].TraceID] {
 			t.Errorf("%s: TracesOf(row 5) = %v, want %s", name, ts, rows[5].TraceID)
+		}
+		if ts := got.TracesOf(rows[5].ObjectHash&^0xff|0x5a, ^int64(0xff)); len(ts) != 1 || !ts[rows[5].TraceID] {
+			t.Errorf("%s: TracesOf(row 5's first 48 bits) = %v, want %s", name, ts, rows[5].TraceID)
 		}
 	}
 	v1 := encode(func(b *bytes.Buffer) error {

@@ -42,7 +42,7 @@ func assemble(id TraceID, rows []*archive.Span) *Trace {
 			o = &Span{ID: r.SpanID, Kind: archive.KindObject, Object: k, ObjectKind: r.ObjectKind, Start: r.StartTime, End: r.EndTime}
 			objects[k] = o
 			t.Spans = append(t.Spans, o)
-			if k.Hash() == id.Object && t.Focus == "" {
+			if t.Focus == "" && id.names(k) {
 				t.Focus = o.ID
 			}
 		}

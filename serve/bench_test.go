@@ -129,7 +129,7 @@ func BenchmarkTrace48Windows(b *testing.B) {
 
 func benchTrace(b *testing.B, store archive.Store, where string, targetMs float64) {
 	dep := benchArchive(b, store)
-	id := TraceID{Pipeline: Pipeline{DisplayTree, SelectSubtree}, Object: dep.Hash(), Start: t0, End: t0.Add(24 * time.Hour)}
+	id := newTraceID(Pipeline{DisplayTree, SelectSubtree}, dep, t0, t0.Add(24*time.Hour))
 	_, decodeMs := benchBaseline(b, store, "")
 	benchFetches(b, store, id, 10_001, "trace across 48 windows, 10k observations, "+where, targetMs, decodeMs, "decode the 48 parts whole")
 }
@@ -155,7 +155,7 @@ func BenchmarkTraceSyntheticArchive(b *testing.B) {
 	g, res, ns, name, uid := syntharchive.Deployment(cluster, 2010%syntharchive.Deployments(spans))
 	key := ObjectKey{Cluster: cluster, Group: g, Resource: res, Namespace: ns, Name: name, UID: uid}
 	start := syntharchive.Start
-	id := TraceID{Pipeline: Pipeline{DisplayTree, SelectSubtree}, Object: key.Hash(), Start: start, End: start.Add(24 * time.Hour)}
+	id := newTraceID(Pipeline{DisplayTree, SelectSubtree}, key, start, start.Add(24*time.Hour))
 	b.Run("local", func(b *testing.B) {
 		store, err := archive.OpenLocal(dir)
 		if err != nil {

@@ -390,9 +390,15 @@ func (r *Reader) forgetListing() bool {
 }
 
 func (r *Reader) trace(ctx context.Context, id TraceID) (*Trace, error) {
-	l, ps, err := r.listPartitions(ctx, id.Start, id.End, "")
+	l, all, err := r.listPartitions(ctx, id.Start, id.End, "")
 	if err != nil {
 		return nil, err
+	}
+	var ps []archive.Partition
+	for _, p := range all {
+		if id.inCluster(p.Cluster) {
+			ps = append(ps, p)
+		}
 	}
 	results := make([][]*archive.Span, len(ps)) // pointers into (possibly cached) rows: read only
 	var mu sync.Mutex
@@ -402,7 +408,7 @@ func (r *Reader) trace(ctx context.Context, id TraceID) (*Trace, error) {
 		if err != nil {
 			return err
 		}
-		traces := d.traces.TracesOf(id.Object.value())
+		traces := d.traces.TracesOf(id.Object.value(), id.hashMask())
 		if len(traces) == 0 {
 			return nil
 		}
@@ -568,7 +574,7 @@ func (r *Reader) find(ctx context.Context, q Query) ([]Found, error) {
 		} else {
 			end = maxTime(end, newest[key.Cluster].Add(r.window))
 		}
-		out = append(out, Found{ID: TraceID{Pipeline: q.Pipeline, Object: key.Hash(), Start: start, End: end}, Object: key, LastSeen: nanoTime(m.seen)})
+		out = append(out, Found{ID: newTraceID(q.Pipeline, key, start, end), Object: key, LastSeen: nanoTime(m.seen)})
 	}
 	slices.SortFunc(out, func(a, b Found) int {
 		return cmp.Or(b.LastSeen.Compare(a.LastSeen), cmp.Compare(a.Object.String(), b.Object.String()), cmp.Compare(a.Object.UID, b.Object.UID))

@@ -49,6 +49,78 @@ func TestTraceIDRoundTrip(t *testing.T) {
 	if _, err := (TraceID{Pipeline: DefaultPipeline, Start: t0, End: t0}).Bytes(); err == nil {
 		t.Error("empty range encoded")
 	}
+	// The current format: 48 bits of hash and the cluster's hint in byte 8.
+	k := ObjectKey{Cluster: "prod", Group: "apps", Resource: "deployments", Namespace: "ns", Name: "web", UID: "u"}
+	id := newTraceID(DefaultPipeline, k, t0, t0.Add(time.Hour))
+	b, err := id.Bytes()
+	h := k.Hash()
+	if err != nil || b[0] != 0x6c || [6]byte(b[2:8]) != [6]byte(h[:6]) || b[8] != clusterHint("prod") || b[8] == 0 {
+		t.Fatalf("%x, %v: want format 0x6c, hash %x, hint %d", b, err, h[:6], clusterHint("prod"))
+	}
+	if got, err := DecodeTraceID(b[:]); err != nil || got != id || !got.names(k) {
+		t.Fatalf("%+v, %v; want %+v naming %v", got, err, id, k)
+	}
+	other := k
+	other.Cluster = "staging"
+	if clusterHint("staging") == clusterHint("prod") || id.names(other) || !id.inCluster("prod") || id.inCluster("staging") {
+		t.Errorf("the id of %v names %v too, or its hint does not tell their clusters apart", k, other)
+	}
+	b[8] = 0
+	if _, err := DecodeTraceID(b[:]); !errors.Is(err, ErrBadTraceID) {
+		t.Errorf("format 0x6c without a cluster hint: %v", err)
+	}
+	// The format of ids minted before: 56 bits, any cluster.
+	old := TraceID{Pipeline: DefaultPipeline, Object: h, Start: t0, End: t0.Add(time.Hour)}
+	if b, _ := old.Bytes(); b[0] != 0x6b || !old.names(k) || !old.inCluster("staging") || old.hashMask() != -1 {
+		t.Errorf("format 0x6b: %x", b)
+	}
+}
+
+// TestTraceReadsOnlyItsCluster: an id with a cluster hint reads only its cluster's partitions
+// and finds the object there; an id of the earlier format (no hint) finds it reading all.
+func TestTraceReadsOnlyItsCluster(t *testing.T) {
+	local, err := archive.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, cluster := range []string{"prod", "staging"} {
+		k := ObjectKey{Cluster: cluster, Group: "apps", Resource: "deployments", Namespace: "ns", Name: "web", UID: "u-" + cluster}
+		for w := range 2 {
+			win := t0.Add(time.Duration(w) * 30 * time.Minute)
+			rows := []archive.Span{objectRow(k, "Deployment", "", win, "trace-"+cluster)}
+			if _, err := archive.WriteParts(ctx, local, "test", rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mergeAll(t, local)
+	store := &countingStore{Store: local}
+	r := NewReader(store, ReaderConfig{})
+	found, err := r.Find(ctx, Query{Pipeline: DefaultPipeline, Tags: map[string]string{"cluster": "prod"}})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("find: %v %v", found, err)
+	}
+	for _, id := range []TraceID{found[0].ID, {Pipeline: DefaultPipeline, Object: found[0].Object.Hash(), Start: found[0].ID.Start, End: found[0].ID.End}} {
+		r := NewReader(store, ReaderConfig{})
+		store.gets = nil
+		tr, err := r.Trace(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Focus == "" || find(tr, tr.Focus).Object != found[0].Object || len(tr.Spans) != 1 {
+			t.Errorf("%s: focus %q, %d spans", id, tr.Focus, len(tr.Spans))
+		}
+		staging := 0
+		for _, k := range store.gets {
+			if strings.Contains(k, "cluster=staging") {
+				staging++
+			}
+		}
+		if (id.ClusterHint != 0) != (staging == 0) {
+			t.Errorf("%s (hint %d): %d reads of the other cluster's files", id, id.ClusterHint, staging)
+		}
+	}
 }
 
 func FuzzTraceID(f *testing.F) {
