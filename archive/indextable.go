@@ -107,11 +107,14 @@ func (b *tableBuilder) number(s []byte) uint32 {
 	return n
 }
 
-// perRow says whether a column's strings are added a row at a time, not looked up: nearly one
-// an object.
-func perRow(c int) bool { return c == IndexName || c == IndexUID }
-
-func unixNanos(v int64) int64 { return v * 1000 } // the index's times are microseconds
+// str is the number of s in string column c: names and uids are added a row at a time (nearly
+// one an object: not worth a lookup), the others once each.
+func (b *tableBuilder) str(c int, s []byte) uint32 {
+	if c == IndexName || c == IndexUID {
+		return b.add(s)
+	}
+	return b.number(s)
+}
 
 // NewIndexTable holds rows by column.
 func NewIndexTable(rows []IndexRow) *IndexTable {
@@ -121,11 +124,7 @@ func NewIndexTable(rows []IndexRow) *IndexTable {
 	for i := range rows {
 		o := &rows[i]
 		for c, s := range [IndexStrings]string{o.Cluster, o.APIGroup, o.Resource, o.Namespace, o.Name, o.UID, o.ObjectKind} {
-			if perRow(c) {
-				t.Strings[c][i] = b.add([]byte(s))
-			} else {
-				t.Strings[c][i] = b.number([]byte(s))
-			}
+			t.Strings[c][i] = b.str(c, []byte(s))
 		}
 		for c, v := range [IndexTimes]time.Time{o.WindowStart, o.FirstSeen, o.LastSeen, o.CreatedAt, o.DeletedAt} {
 			t.Times[c][i] = NoTime
@@ -248,12 +247,6 @@ func (b *tableBuilder) decodeColumn(cc parquet.ColumnChunk, col tableColumn, fla
 	var dict parquet.Dictionary
 	var dictNumbers []uint32 // string numbers of dict's values (string columns)
 	var dictFlags []bool     // whether dict's values are non-empty (flag columns)
-	str := func(s []byte) uint32 {
-		if perRow(col.str) {
-			return b.add(s)
-		}
-		return b.number(s)
-	}
 	err := eachPage(cc, func(p parquet.Page) error {
 		count := int(p.NumValues())
 		if count > to-row {
@@ -274,7 +267,7 @@ func (b *tableBuilder) decodeColumn(cc parquet.ColumnChunk, col tableColumn, fla
 				for k := range d.Len() {
 					s := dw[doff[k]:doff[k+1]]
 					if col.str >= 0 {
-						dictNumbers = append(dictNumbers, str(s))
+						dictNumbers = append(dictNumbers, b.str(col.str, s))
 					} else {
 						dictFlags = append(dictFlags, len(s) > 0)
 					}
@@ -316,11 +309,11 @@ func (b *tableBuilder) decodeColumn(cc parquet.ColumnChunk, col tableColumn, fla
 					flags[col.flag][r] = dictFlags[ix]
 				}
 			case ints != nil:
-				b.t.Times[col.time][r] = unixNanos(ints[v])
+				b.t.Times[col.time][r] = ints[v] * 1000 // microseconds in the file
 			default:
 				s := words[offsets[v]:offsets[v+1]]
 				if col.str >= 0 {
-					b.t.Strings[col.str][r] = str(s)
+					b.t.Strings[col.str][r] = b.str(col.str, s)
 				} else {
 					flags[col.flag][r] = len(s) > 0
 				}

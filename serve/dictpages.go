@@ -7,13 +7,14 @@ import (
 	"math"
 	"math/bits"
 	"slices"
-
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/rle"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/kairn-dev/kairn/archive"
 )
 
 // Dictionary-encoded columns are read here page by page, with parquet-go's page format, codecs
@@ -277,4 +278,94 @@ func (c *dictChunk) visit(runs []run, f func(row int64, ix int32)) error {
 		}
 	}
 	return nil
+}
+
+// chunkDicts gives the dictionaries of one part's column chunks, decoded once and cached by
+// the Reader.
+type chunkDicts struct {
+	cache *lru[*dictionary]
+	file  string                 // fileCacheKey
+	read  map[[2]int]*dictionary // this request's, by row group and column, cached or not
+	buf   pageBuffers
+}
+
+func (d *chunkDicts) key(rg, col int) string { return fmt.Sprintf("%s\x00%d\x00%d", d.file, rg, col) }
+
+func (d *chunkDicts) cached(rg, col int) bool {
+	_, ok := d.cache.get(d.key(rg, col))
+	return ok
+}
+
+func (d *chunkDicts) get(sr *sparseReader, rg, col int, md *format.ColumnMetaData) (*dictionary, error) {
+	if v, ok := d.read[[2]int{rg, col}]; ok {
+		return v, nil
+	}
+	k := d.key(rg, col)
+	v, ok := d.cache.get(k)
+	if !ok {
+		var err error
+		if v, err = decodeDictionary(sr, md); err != nil {
+			return nil, err
+		}
+		d.cache.put(k, v, v.bytes())
+	}
+	if d.read == nil {
+		d.read = map[[2]int]*dictionary{}
+	}
+	d.read[[2]int{rg, col}] = v
+	return v, nil
+}
+
+// dictChunk is column j of row group i read through its dictionary, or errNotDictionary.
+func (pf *partFile) dictChunk(sr *sparseReader, dicts *chunkDicts, i, j int) (*dictChunk, error) {
+	lf := &pf.leaves[j]
+	md := &pf.f.Metadata().RowGroups[i].Columns[j].MetaData
+	rg := pf.f.RowGroups()[i]
+	oi, err := rg.ColumnChunks()[j].OffsetIndex()
+	if err != nil || oi == nil || oi.NumPages() == 0 || lf.list != listNone || md.DictionaryPageOffset <= 0 {
+		return nil, errNotDictionary
+	}
+	dict, err := dicts.get(sr, i, j, md)
+	if err != nil {
+		return nil, err
+	}
+	return &dictChunk{sr: sr, md: md, oi: oi, numRows: rg.NumRows(), maxDef: lf.maxDef, dict: dict, buf: &dicts.buf}, nil
+}
+
+// decodeDictColumn sets the flat string column j of rows (the runs' rows, in order) from row
+// group i through its dictionary, or returns errNotDictionary.
+func (pf *partFile) decodeDictColumn(sr *sparseReader, dicts *chunkDicts, i, j int, runs []run, rows []archive.Span) error {
+	c, err := pf.dictChunk(sr, dicts, i, j)
+	if err != nil {
+		return err
+	}
+	set := pf.leaves[j].str
+	out := 0
+	err = c.visit(runs, func(_ int64, ix int32) {
+		if ix >= 0 {
+			*set(&rows[out]) = c.dict.value(ix)
+		}
+		out++
+	})
+	if err == nil {
+		sr.stats.viaDictionary.Add(1)
+	}
+	return err
+}
+
+// dictMatches says, by dictionary index, which values are traces (nil: none). traces are a few
+// of thousands of values: they are compared, not looked up a value at a time.
+func dictMatches(d *dictionary, traces map[string]bool) []bool {
+	var match []bool
+	for t := range traces {
+		for ix := range d.len() {
+			if d.value(int32(ix)) == t {
+				if match == nil {
+					match = make([]bool, d.len())
+				}
+				match[ix] = true
+			}
+		}
+	}
+	return match
 }

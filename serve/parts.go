@@ -44,9 +44,6 @@ const wholeLimit = 256 << 10
 // 0.51–0.56 s (166 MB fetched), 1 MiB 0.46–0.47 s (310 MB, nearly the whole parts).
 var mergeGap int64 = 256 << 10
 
-// localGap: from a local file a pread costs a syscall, not a round trip.
-const localGap = 0
-
 // rangeSlack extends every fetched range: the page reader reads through a 4 KiB buffer and may
 // look a little past the last page it needs.
 const rangeSlack = 4 << 10
@@ -232,7 +229,7 @@ func (s *sparseReader) prefetch(ranges []byteRange) error {
 	var need []byteRange
 	gap := mergeGap
 	if !s.src.parallel() {
-		gap = min(gap, localGap)
+		gap = 0 // a local file: a pread costs a syscall, not a round trip
 	}
 	for _, r := range mergeRanges(ranges, gap) {
 		r.off, r.end = max(r.off, 0), min(r.end, s.size)
@@ -708,23 +705,6 @@ func (pf *partFile) scanTrace(sr *sparseReader, dicts *chunkDicts, i int, rg par
 	return scanTracePages(rg.ColumnChunks()[pf.trace].(*parquet.FileColumnChunk), sr, traces)
 }
 
-// dictMatches says, by dictionary index, which values are traces (nil: none). traces are a few
-// of thousands of values: they are compared, not looked up a value at a time.
-func dictMatches(d *dictionary, traces map[string]bool) []bool {
-	var match []bool
-	for t := range traces {
-		for ix := range d.len() {
-			if d.value(int32(ix)) == t {
-				if match == nil {
-					match = make([]bool, d.len())
-				}
-				match[ix] = true
-			}
-		}
-	}
-	return match
-}
-
 // scanTracePages is scanTrace through parquet-go's page reader, for any layout.
 func scanTracePages(cc *parquet.FileColumnChunk, sr *sparseReader, traces map[string]bool) ([]run, error) {
 	pages := cc.PagesFrom(sr)
@@ -778,79 +758,6 @@ func scanTracePages(cc *parquet.FileColumnChunk, sr *sparseReader, traces map[st
 		parquet.Release(page)
 	}
 	return runs, nil
-}
-
-// chunkDicts gives the dictionaries of one part's column chunks, decoded once and cached by
-// the Reader.
-type chunkDicts struct {
-	cache *lru[*dictionary]
-	file  string                 // fileCacheKey
-	read  map[[2]int]*dictionary // this request's, by row group and column, cached or not
-	buf   pageBuffers
-}
-
-func (d *chunkDicts) key(rg, col int) string { return fmt.Sprintf("%s\x00%d\x00%d", d.file, rg, col) }
-
-func (d *chunkDicts) cached(rg, col int) bool {
-	_, ok := d.cache.get(d.key(rg, col))
-	return ok
-}
-
-func (d *chunkDicts) get(sr *sparseReader, rg, col int, md *format.ColumnMetaData) (*dictionary, error) {
-	if v, ok := d.read[[2]int{rg, col}]; ok {
-		return v, nil
-	}
-	k := d.key(rg, col)
-	v, ok := d.cache.get(k)
-	if !ok {
-		var err error
-		if v, err = decodeDictionary(sr, md); err != nil {
-			return nil, err
-		}
-		d.cache.put(k, v, v.bytes())
-	}
-	if d.read == nil {
-		d.read = map[[2]int]*dictionary{}
-	}
-	d.read[[2]int{rg, col}] = v
-	return v, nil
-}
-
-// dictChunk is column j of row group i read through its dictionary, or errNotDictionary.
-func (pf *partFile) dictChunk(sr *sparseReader, dicts *chunkDicts, i, j int) (*dictChunk, error) {
-	lf := &pf.leaves[j]
-	md := &pf.f.Metadata().RowGroups[i].Columns[j].MetaData
-	rg := pf.f.RowGroups()[i]
-	oi, err := rg.ColumnChunks()[j].OffsetIndex()
-	if err != nil || oi == nil || oi.NumPages() == 0 || lf.list != listNone || md.DictionaryPageOffset <= 0 {
-		return nil, errNotDictionary
-	}
-	dict, err := dicts.get(sr, i, j, md)
-	if err != nil {
-		return nil, err
-	}
-	return &dictChunk{sr: sr, md: md, oi: oi, numRows: rg.NumRows(), maxDef: lf.maxDef, dict: dict, buf: &dicts.buf}, nil
-}
-
-// decodeDictColumn sets the flat string column j of rows (the runs' rows, in order) from row
-// group i through its dictionary, or returns errNotDictionary.
-func (pf *partFile) decodeDictColumn(sr *sparseReader, dicts *chunkDicts, i, j int, runs []run, rows []archive.Span) error {
-	c, err := pf.dictChunk(sr, dicts, i, j)
-	if err != nil {
-		return err
-	}
-	set := pf.leaves[j].str
-	out := 0
-	err = c.visit(runs, func(_ int64, ix int32) {
-		if ix >= 0 {
-			*set(&rows[out]) = c.dict.value(ix)
-		}
-		out++
-	})
-	if err == nil {
-		sr.stats.viaDictionary.Add(1)
-	}
-	return err
 }
 
 // interner shares the strings of dictionary-encoded columns among rows.
