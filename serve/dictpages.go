@@ -292,6 +292,9 @@ type chunkDicts struct {
 func (d *chunkDicts) key(rg, col int) string { return fmt.Sprintf("%s\x00%d\x00%d", d.file, rg, col) }
 
 func (d *chunkDicts) cached(rg, col int) bool {
+	if _, ok := d.read[[2]int{rg, col}]; ok {
+		return true
+	}
 	_, ok := d.cache.get(d.key(rg, col))
 	return ok
 }
@@ -316,13 +319,31 @@ func (d *chunkDicts) get(sr *sparseReader, rg, col int, md *format.ColumnMetaDat
 	return v, nil
 }
 
+// allDictionaryPages says whether the chunk's encoding stats say every data page is
+// dictionary-encoded. A dictionary that overflowed leaves PLAIN pages after it, holding values
+// it lacks; without stats nothing is known.
+func allDictionaryPages(md *format.ColumnMetaData) bool {
+	data := 0
+	for _, st := range md.EncodingStats {
+		if st.PageType != format.DataPage && st.PageType != format.DataPageV2 {
+			continue
+		}
+		if st.Encoding != format.RLEDictionary && st.Encoding != format.PlainDictionary {
+			return false
+		}
+		data++
+	}
+	return data > 0
+}
+
 // dictChunk is column j of row group i read through its dictionary, or errNotDictionary.
 func (pf *partFile) dictChunk(sr *sparseReader, dicts *chunkDicts, i, j int) (*dictChunk, error) {
 	lf := &pf.leaves[j]
 	md := &pf.f.Metadata().RowGroups[i].Columns[j].MetaData
 	rg := pf.f.RowGroups()[i]
 	oi, err := rg.ColumnChunks()[j].OffsetIndex()
-	if err != nil || oi == nil || oi.NumPages() == 0 || lf.list != listNone || md.DictionaryPageOffset <= 0 {
+	if err != nil || oi == nil || oi.NumPages() == 0 || lf.list != listNone || md.DictionaryPageOffset <= 0 ||
+		(len(md.EncodingStats) > 0 && !allDictionaryPages(md)) {
 		return nil, errNotDictionary
 	}
 	dict, err := dicts.get(sr, i, j, md)

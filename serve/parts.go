@@ -680,8 +680,11 @@ func (pf *partFile) scanTrace(sr *sparseReader, dicts *chunkDicts, i int, rg par
 	c, err := pf.dictChunk(sr, dicts, i, pf.trace)
 	if err == nil {
 		match := dictMatches(c.dict, traces)
-		if match == nil {
+		if match == nil && allDictionaryPages(c.md) {
 			return nil, nil
+		}
+		if match == nil {
+			match = make([]bool, c.dict.len()) // the traces may be in PLAIN pages: visit finds them
 		}
 		var runs []run
 		err = c.visit([]run{{0, c.numRows}}, func(row int64, ix int32) {

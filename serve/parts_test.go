@@ -275,3 +275,46 @@ type memSource []byte
 func (m memSource) fetch(_ context.Context, off, n int64) ([]byte, error) { return m[off : off+n], nil }
 func (memSource) parallel() bool                                          { return false }
 func (memSource) close()                                                  {}
+
+// TestTraceRowsDictionaryOverflow: a trace_id dictionary that overflowed to PLAIN pages lacks
+// the later traces; they are found in those pages, on first reading and with the dictionary
+// cached.
+func TestTraceRowsDictionaryOverflow(t *testing.T) {
+	ctx := context.Background()
+	rows := randomRows(3000, 1)
+	for i := range rows {
+		rows[i].TraceID = "t-" + rows[i].Name // one trace an object: hundreds of values
+	}
+	data := encodeWith(t, rows, parquet.PageBufferSize(1024), parquet.DictionaryMaxBytes(256))
+	local, err := archive.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := archive.PartKey("c", t0, "merged-overflow")
+	if err := local.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	for _, trace := range []string{rows[0].TraceID, rows[len(rows)-1].TraceID} {
+		var want []archive.Span
+		for _, r := range rows {
+			if r.TraceID == trace {
+				want = append(want, r)
+			}
+		}
+		r := NewReader(local, ReaderConfig{})
+		for pass := range 2 {
+			got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, map[string]bool{trace: true}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s, pass %d: %d rows, want %d", trace, pass, len(got), len(want))
+			}
+			for i := range want {
+				if !reflect.DeepEqual(normalize(got[i]), normalize(want[i])) {
+					t.Fatalf("%s, pass %d: row %d:\n got %+v\nwant %+v", trace, pass, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
