@@ -84,15 +84,24 @@ func readPage(sr *sparseReader, off, n int64) (*format.PageHeader, []byte, error
 	return &h, body[:h.CompressedPageSize], nil
 }
 
-// decompress undoes the chunk's codec on b into dst; want is the size the header promises.
-func decompress(md *format.ColumnMetaData, dst, b []byte, want int) ([]byte, error) {
+// decompress undoes the chunk's codec on b; want is the size the header promises. The output
+// goes into *buf when buf is not nil, kept there for the next page. Uncompressed, b itself is
+// returned: the fetched bytes, which nothing may write.
+func decompress(md *format.ColumnMetaData, buf *[]byte, b []byte, want int) ([]byte, error) {
 	if md.Codec == format.Uncompressed {
 		return b, nil
 	}
+	var dst []byte
+	if buf != nil {
+		dst = (*buf)[:0]
+	}
 	// A damaged header's size is not allocated up front; the decoder grows what it needs.
-	out, err := parquet.LookupCompressionCodec(md.Codec).Decode(slices.Grow(dst[:0], min(want, 16<<20)), b)
+	out, err := parquet.LookupCompressionCodec(md.Codec).Decode(slices.Grow(dst, min(want, 16<<20)), b)
 	if err != nil {
 		return nil, err
+	}
+	if buf != nil {
+		*buf = out
 	}
 	if len(out) != want {
 		return nil, fmt.Errorf("%d bytes decompressed, the header says %d", len(out), want)
@@ -186,7 +195,7 @@ func (c *dictChunk) pageIndexes(q int) (defs []byte, idx []int32, numRows int, e
 		}
 		values = body[n:]
 		if !v2.IsCompressed.Valid || v2.IsCompressed.V { // compressed unless it says not
-			if values, err = decompress(c.md, c.buf.data, values, int(h.UncompressedPageSize)-n); err != nil {
+			if values, err = decompress(c.md, &c.buf.data, values, int(h.UncompressedPageSize)-n); err != nil {
 				return nil, nil, 0, fmt.Errorf("page %d: %w", q, err)
 			}
 		}
@@ -196,10 +205,9 @@ func (c *dictChunk) pageIndexes(q int) (defs []byte, idx []int32, numRows int, e
 			return nil, nil, 0, errNotDictionary
 		}
 		numValues = int(v1.NumValues)
-		if values, err = decompress(c.md, c.buf.data, body, int(h.UncompressedPageSize)); err != nil {
+		if values, err = decompress(c.md, &c.buf.data, body, int(h.UncompressedPageSize)); err != nil {
 			return nil, nil, 0, fmt.Errorf("page %d: %w", q, err)
 		}
-		c.buf.data = values
 		if c.maxDef > 0 {
 			if len(values) < 4 || int(binary.LittleEndian.Uint32(values)) > len(values)-4 {
 				return nil, nil, 0, fmt.Errorf("page %d: definition levels past the page's end", q)

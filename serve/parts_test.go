@@ -318,3 +318,67 @@ func TestTraceRowsDictionaryOverflow(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceRowsMixedCodecs: columns of one part with and without compression, pages v1 and v2:
+// an uncompressed page is read where it was fetched, and decompressing the next column's page
+// must not write over it.
+func TestTraceRowsMixedCodecs(t *testing.T) {
+	type mixed struct {
+		Kind      string `parquet:"kind,dict,uncompressed"`
+		TraceID   string `parquet:"trace_id,dict"`
+		Name      string `parquet:"name,dict,uncompressed"`
+		Namespace string `parquet:"namespace,optional,dict"`
+		UID       string `parquet:"uid,optional,dict,uncompressed"`
+		Verb      string `parquet:"verb,optional,dict"`
+	}
+	ctx := context.Background()
+	var rows []mixed
+	var spans []archive.Span
+	for i := range 2000 {
+		m := mixed{Kind: []string{"object", "audit", "event"}[i%3], TraceID: fmt.Sprintf("trace-%d", i/100), Name: fmt.Sprintf("o-%d", i/10),
+			Namespace: []string{"", "ns-a", "ns-b"}[i%3], UID: []string{"", fmt.Sprintf("u-%d", i/10)}[i%2], Verb: []string{"get", "", "patch"}[i%3]}
+		rows = append(rows, m)
+		spans = append(spans, archive.Span{Kind: m.Kind, TraceID: m.TraceID, Name: m.Name, Namespace: m.Namespace, UID: m.UID, Verb: m.Verb})
+	}
+	local, err := archive.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, version := range []int{1, 2} {
+		var buf bytes.Buffer
+		w := parquet.NewGenericWriter[mixed](&buf, parquet.Compression(&zstd.Codec{}), parquet.PageBufferSize(1024), parquet.DataPageVersion(version))
+		if _, err := w.Write(rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		key := archive.PartKey("c", t0, fmt.Sprintf("merged-mixed-v%d", version))
+		if err := local.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+			t.Fatal(err)
+		}
+		r := NewReader(local, ReaderConfig{})
+		traces := map[string]bool{"trace-3": true, "trace-17": true}
+		got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(buf.Len()), Modified: t0}, traces, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []archive.Span
+		for _, s := range spans {
+			if traces[s.TraceID] {
+				want = append(want, s)
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("pages v%d: %d rows, want %d", version, len(got), len(want))
+		}
+		for i := range want {
+			if !reflect.DeepEqual(normalize(got[i]), want[i]) {
+				t.Fatalf("pages v%d: row %d:\n got %+v\nwant %+v", version, i, got[i], want[i])
+			}
+		}
+		if r.stats.viaDictionary.Load() == 0 {
+			t.Errorf("pages v%d: no column read through its dictionary", version)
+		}
+	}
+}
