@@ -46,22 +46,26 @@ func randomIndexRows(n int, seed uint64) []IndexRow {
 	return rows
 }
 
+// encodeWith writes rows with parquet-go's writer and opts: layouts EncodeIndex does not make
+// (other page sizes and versions, row groups, older or newer schemas).
+func encodeWith[T any](t testing.TB, rows []T, opts ...parquet.WriterOption) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[T](&buf, opts...)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func TestDecodeIndexMatchesRead(t *testing.T) {
 	// indexPlus is a newer writer's index with a column this reader does not know.
 	type indexPlus struct {
 		IndexRow
 		Extra string `parquet:"extra,optional"`
-	}
-	encodeWith := func(rows []IndexRow, opts ...parquet.WriterOption) []byte {
-		var buf bytes.Buffer
-		w := parquet.NewGenericWriter[IndexRow](&buf, opts...)
-		if _, err := w.Write(rows); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
 	}
 	plus := func(rows []IndexRow) []byte {
 		var buf bytes.Buffer
@@ -91,8 +95,8 @@ func TestDecodeIndexMatchesRead(t *testing.T) {
 		"empty":        {mustEncode(nil), nil},
 		"small":        {mustEncode(small), small},
 		"big":          {mustEncode(big), big},
-		"small pages":  {encodeWith(big, parquet.PageBufferSize(4096)), big},
-		"row groups":   {encodeWith(big, parquet.PageBufferSize(8192), parquet.MaxRowsPerRowGroup(7000)), big},
+		"small pages":  {encodeWith(t, big, parquet.PageBufferSize(4096)), big},
+		"row groups":   {encodeWith(t, big, parquet.PageBufferSize(8192), parquet.MaxRowsPerRowGroup(7000)), big},
 		"extra column": {plus(small), small},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -187,18 +187,15 @@ func DecodeIndexTable(data []byte) (*IndexTable, error) {
 }
 
 func decodeIndexTable(data []byte) (*IndexTable, error) {
-	traces, err := decodeObjectTraces(data)
-	if err != nil {
-		return nil, err
-	}
 	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, err
 	}
-	n := len(traces.Hashes)
-	if int64(n) != f.NumRows() {
-		return nil, fmt.Errorf("%d object hashes for %d rows", n, f.NumRows())
+	traces, err := objectTracesOf(f, len(data))
+	if err != nil {
+		return nil, err
 	}
+	n := len(traces.Hashes)
 	b := newTableBuilder(n)
 	t := b.t
 	t.ObjectTraces = *traces

@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -53,17 +52,6 @@ func TestIndexTable(t *testing.T) {
 			big[i].SpanID = "" // no root without a span
 		}
 	}
-	encodeWith := func(rows []IndexRow, opts ...parquet.WriterOption) []byte {
-		var buf bytes.Buffer
-		w := parquet.NewGenericWriter[IndexRow](&buf, opts...)
-		if _, err := w.Write(rows); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
 	written, err := EncodeIndex(big)
 	if err != nil {
 		t.Fatal(err)
@@ -79,10 +67,10 @@ func TestIndexTable(t *testing.T) {
 	}{
 		"empty":       {empty, nil},
 		"EncodeIndex": {written, big},
-		"row groups":  {encodeWith(big, parquet.PageBufferSize(8192), parquet.MaxRowsPerRowGroup(7000)), big},
+		"row groups":  {encodeWith(t, big, parquet.PageBufferSize(8192), parquet.MaxRowsPerRowGroup(7000)), big},
 		// Dictionaries that overflow to PLAIN pages part-way through a chunk.
-		"dictionary overflow": {encodeWith(big, parquet.PageBufferSize(4096), parquet.DictionaryMaxBytes(1024)), big},
-		"pages v1":            {encodeWith(big, parquet.PageBufferSize(4096), parquet.DataPageVersion(1)), big},
+		"dictionary overflow": {encodeWith(t, big, parquet.PageBufferSize(4096), parquet.DictionaryMaxBytes(1024)), big},
+		"pages v1":            {encodeWith(t, big, parquet.PageBufferSize(4096), parquet.DataPageVersion(1)), big},
 	} {
 		got, err := DecodeIndexTable(c.data)
 		if err != nil {
@@ -109,17 +97,11 @@ func TestIndexTable(t *testing.T) {
 		ParentUID   string    `parquet:"parent_uid,optional"`
 	}
 	small := big[:300]
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[v1Row](&buf)
+	var v1 []v1Row
 	for _, r := range small {
-		if _, err := w.Write([]v1Row{{r.Cluster, r.APIGroup, r.Resource, r.Namespace, r.Name, r.UID, r.ObjectKind, r.WindowStart, r.FirstSeen, r.LastSeen, r.CreatedAt, r.DeletedAt, r.TraceID, r.SpanID, r.ParentUID}}); err != nil {
-			t.Fatal(err)
-		}
+		v1 = append(v1, v1Row{r.Cluster, r.APIGroup, r.Resource, r.Namespace, r.Name, r.UID, r.ObjectKind, r.WindowStart, r.FirstSeen, r.LastSeen, r.CreatedAt, r.DeletedAt, r.TraceID, r.SpanID, r.ParentUID})
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := DecodeIndexTable(buf.Bytes())
+	got, err := DecodeIndexTable(encodeWith(t, v1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,12 @@ func decodeObjectTraces(data []byte) (*ObjectTraces, error) {
 	if err != nil {
 		return nil, err
 	}
+	return objectTracesOf(f, len(data))
+}
+
+// objectTracesOf decodes the object_hash and trace_id columns of an opened index file of size
+// bytes.
+func objectTracesOf(f *parquet.File, size int) (*ObjectTraces, error) {
 	hashCol, traceCol := -1, -1
 	for j, leaf := range f.Schema().Columns() {
 		switch {
@@ -84,8 +90,8 @@ func decodeObjectTraces(data []byte) (*ObjectTraces, error) {
 	if hashCol < 0 || traceCol < 0 {
 		return nil, fmt.Errorf("%w: object_hash or trace_id", ErrNoColumn)
 	}
-	if n := f.NumRows(); n < 0 || n > int64(len(data)) {
-		return nil, fmt.Errorf("the footer claims %d rows in %d bytes", n, len(data))
+	if n := f.NumRows(); n < 0 || n > int64(size) {
+		return nil, fmt.Errorf("the footer claims %d rows in %d bytes", n, size)
 	}
 	t := &ObjectTraces{Hashes: make([]int64, 0, f.NumRows()), Traces: make([]int32, 0, f.NumRows())}
 	numbers := map[string]int32{}

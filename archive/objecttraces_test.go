@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"testing"
@@ -21,38 +20,18 @@ func TestDecodeObjectTraces(t *testing.T) {
 		TraceID    string `parquet:"trace_id,dict"`
 		ObjectHash int64  `parquet:"object_hash"`
 	}
-	encode := func(write func(w *bytes.Buffer) error) []byte {
-		var buf bytes.Buffer
-		if err := write(&buf); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
+	var dictRows []dictTrace
+	for _, r := range rows {
+		dictRows = append(dictRows, dictTrace{r.TraceID, r.ObjectHash})
 	}
-	withOpts := func(opts ...parquet.WriterOption) []byte {
-		return encode(func(b *bytes.Buffer) error {
-			w := parquet.NewGenericWriter[IndexRow](b, opts...)
-			if _, err := w.Write(rows); err != nil {
-				return err
-			}
-			return w.Close()
-		})
-	}
-	dict := encode(func(b *bytes.Buffer) error {
-		w := parquet.NewGenericWriter[dictTrace](b, parquet.PageBufferSize(4096), parquet.MaxRowsPerRowGroup(7000))
-		for _, r := range rows {
-			if _, err := w.Write([]dictTrace{{r.TraceID, r.ObjectHash}}); err != nil {
-				return err
-			}
-		}
-		return w.Close()
-	})
+	dict := encodeWith(t, dictRows, parquet.PageBufferSize(4096), parquet.MaxRowsPerRowGroup(7000))
 	written, err := EncodeIndex(rows)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, data := range map[string][]byte{
 		"EncodeIndex": written,
-		"row groups":  withOpts(parquet.PageBufferSize(8192), parquet.MaxRowsPerRowGroup(7000)),
+		"row groups":  encodeWith(t, rows, parquet.PageBufferSize(8192), parquet.MaxRowsPerRowGroup(7000)),
 		"dictionary":  dict,
 	} {
 		got, err := DecodeObjectTraces(data)
@@ -74,12 +53,9 @@ func TestDecodeObjectTraces(t *testing.T) {
 			t.Errorf("%s: TracesOf(row 5's first 48 bits) = %v, want %s", name, ts, rows[5].TraceID)
 		}
 	}
-	v1 := encode(func(b *bytes.Buffer) error {
-		w := parquet.NewGenericWriter[struct {
-			TraceID string `parquet:"trace_id"`
-		}](b)
-		return w.Close()
-	})
+	v1 := encodeWith(t, []struct {
+		TraceID string `parquet:"trace_id"`
+	}{})
 	if _, err := DecodeObjectTraces(v1); !errors.Is(err, ErrNoColumn) {
 		t.Errorf("version 1 index: %v, want ErrNoColumn", err)
 	}

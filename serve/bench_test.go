@@ -117,14 +117,19 @@ func BenchmarkTrace48Windows(b *testing.B) {
 		benchTrace(b, store, "local", 100)
 	})
 	b.Run("minio", func(b *testing.B) {
-		endpoint, ak, sk := testminio.Start(b)
-		testminio.Bucket(b, endpoint, ak, sk, "kairn")
-		store, err := archive.OpenS3(context.Background(), "s3://kairn/bench", archive.S3Options{Endpoint: endpoint, AccessKey: ak, SecretKey: sk, Region: "us-east-1"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchTrace(b, store, "MinIO", 300)
+		benchTrace(b, benchMinIO(b), "MinIO", 300)
 	})
+}
+
+// benchMinIO starts a MinIO and returns an empty archive in it.
+func benchMinIO(b *testing.B) archive.Store {
+	endpoint, ak, sk := testminio.Start(b)
+	testminio.Bucket(b, endpoint, ak, sk, "kairn")
+	store, err := archive.OpenS3(context.Background(), "s3://kairn/bench", archive.S3Options{Endpoint: endpoint, AccessKey: ak, SecretKey: sk, Region: "us-east-1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return store
 }
 
 func benchTrace(b *testing.B, store archive.Store, where string, targetMs float64) {
@@ -165,12 +170,7 @@ func BenchmarkTraceSyntheticArchive(b *testing.B) {
 		benchFetches(b, store, id, 0, "trace across 48 windows, synthetic 10 M-span archive, local", 100, readMs, "read the 48 parts' bytes")
 	})
 	b.Run("minio", func(b *testing.B) {
-		endpoint, ak, sk := testminio.Start(b)
-		testminio.Bucket(b, endpoint, ak, sk, "kairn")
-		store, err := archive.OpenS3(context.Background(), "s3://kairn/synth", archive.S3Options{Endpoint: endpoint, AccessKey: ak, SecretKey: sk, Region: "us-east-1"})
-		if err != nil {
-			b.Fatal(err)
-		}
+		store := benchMinIO(b)
 		if err := syntharchive.CopyTo(context.Background(), dir, store); err != nil {
 			b.Fatal(err)
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/zeebo/xxh3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kairn-dev/kairn/archive"
 )
@@ -433,36 +434,12 @@ func CopyTo(ctx context.Context, dir string, dst archive.Store) error {
 		}
 		objs = append(objs, o...)
 	}
-	jobs := make(chan archive.ObjectInfo)
-	errs := make(chan error, 8)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for o := range jobs {
-				if err := copyOne(ctx, dir, o, dst); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-feed:
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
 	for _, o := range objs {
-		select {
-		case jobs <- o:
-		case err = <-errs:
-			break feed
-		}
+		g.Go(func() error { return copyOne(ctx, dir, o, dst) })
 	}
-	close(jobs)
-	wg.Wait()
-	close(errs)
-	if err != nil {
-		return err
-	}
-	return <-errs // nil when none failed
+	return g.Wait()
 }
 
 func copyOne(ctx context.Context, dir string, o archive.ObjectInfo, dst archive.Store) error {
