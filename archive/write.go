@@ -145,10 +145,29 @@ var skipBounds = func() (opts []parquet.WriterOption) {
 	return opts
 }()
 
-// EncodeParquet writes rows (already sorted) as one zstd Parquet file, compressed to stay.
-func EncodeParquet(rows []Span) ([]byte, error) { return encodeParquet(rows, zstdCodec) }
+// Pages: 256 KiB, except in parts that stay (EncodeParquet), where the columns only a trace
+// reads get a page every tracePageRows rows. A trace is a few rows of each row group it
+// touches, and the query server decompresses every page holding one of them: with 256 KiB
+// pages that was ~2 MB per pod row group of the synthetic archive for ~15 rows. The columns
+// reports read keep large pages, because DuckDB pays per page: 32 KiB pages for every column
+// made rollout-first-pull 45–50 % more CPU (performance.md).
+const tracePageRows = 1024
 
-func encodeParquet(rows []Span, codec *zstd.Codec) ([]byte, error) {
+// tracePageColumns are the columns of tracePageRows pages: plain-encoded (ids, versions,
+// times) and read by no report but a rare one; dictionary-encoded columns are cheap per row
+// whatever their pages.
+var tracePageColumns = [][]string{
+	{"span_id"}, {"parent_span_id"}, {"end_time"}, {"observation_id"}, {"audit_id"},
+	{"resource_version"}, {"prev_resource_version"},
+}
+
+// EncodeParquet writes rows (already sorted) as one zstd Parquet file, compressed to stay, with
+// small pages for the columns only traces read (tracePageColumns).
+func EncodeParquet(rows []Span) ([]byte, error) { return encodeParquet(rows, zstdCodec, tracePageRows) }
+
+// encodeParquet writes rows as one Parquet file; pageRows > 0 ends a page of the
+// tracePageColumns every pageRows rows.
+func encodeParquet(rows []Span, codec *zstd.Codec, pageRows int) ([]byte, error) {
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[Span](&buf, append([]parquet.WriterOption{
 		parquet.Compression(codec),
@@ -156,9 +175,17 @@ func encodeParquet(rows []Span, codec *zstd.Codec) ([]byte, error) {
 		parquet.PageBufferSize(256 << 10),
 		parquet.MaxRowsPerRowGroup(maxGroupRows),
 	}, skipBounds...)...)
+	var small []int // leaf indexes of tracePageColumns
+	if pageRows > 0 {
+		for i, path := range w.Schema().Columns() {
+			if slices.ContainsFunc(tracePageColumns, func(p []string) bool { return slices.Equal(p, path) }) {
+				small = append(small, i)
+			}
+		}
+	}
 	for len(rows) > 0 {
 		n := groupEnd(rows)
-		if _, err := w.Write(rows[:n]); err != nil {
+		if err := writeGroup(w, rows[:n], pageRows, small); err != nil {
 			return nil, fmt.Errorf("encode parquet: %w", err)
 		}
 		if err := w.Flush(); err != nil {
@@ -170,6 +197,29 @@ func encodeParquet(rows []Span, codec *zstd.Codec) ([]byte, error) {
 		return nil, fmt.Errorf("encode parquet: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// writeGroup writes one row group's rows, ending a page of each column in small every pageRows
+// rows (pageRows 0: where parquet-go's page buffer fills).
+func writeGroup(w *parquet.GenericWriter[Span], rows []Span, pageRows int, small []int) error {
+	if pageRows <= 0 {
+		_, err := w.Write(rows)
+		return err
+	}
+	for len(rows) > 0 {
+		n := min(len(rows), pageRows)
+		if _, err := w.Write(rows[:n]); err != nil {
+			return err
+		}
+		cols := w.ColumnWriters()
+		for _, i := range small {
+			if err := cols[i].Flush(); err != nil {
+				return err
+			}
+		}
+		rows = rows[n:]
+	}
+	return nil
 }
 
 // groupEnd is the number of rows of the next row group: up to the first change of resource
@@ -232,7 +282,7 @@ func WriteParts(ctx context.Context, store Store, writer string, rows []Span) ([
 		part := groups[g]
 		SortSpans(part)
 		name := writer + "-" + contentHash(part)
-		data, err := encodeParquet(part, zstdCodecFresh)
+		data, err := encodeParquet(part, zstdCodecFresh, 0)
 		if err != nil {
 			return out, err
 		}

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -62,4 +63,57 @@ func encodeAndOpen(t *testing.T, rows []Span) ([]byte, *parquet.File) {
 		t.Fatal(err)
 	}
 	return data, f
+}
+
+// TestTracePages: in a part that stays, the columns only traces read end a page every 1,024
+// rows of a row group, and the others keep pages of up to 256 KiB; the rows read back whole.
+func TestTracePages(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var rows []Span
+	for i := range 5000 {
+		id := fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15)
+		rows = append(rows, Span{Kind: KindChange, TraceID: "t", SpanID: id, Cluster: "c", Resource: "pods", Name: fmt.Sprintf("p%05d", i/10),
+			WindowStart: at, StartTime: at.Add(time.Duration(i) * time.Millisecond), EndTime: at.Add(time.Duration(i) * time.Millisecond),
+			ObservationID: "change/" + id, AuditID: id + id, ResourceVersion: fmt.Sprint(1000 + i)})
+	}
+	data, f := encodeAndOpen(t, rows)
+	small := map[string]bool{"span_id": true, "end_time": true, "observation_id": true, "audit_id": true, "resource_version": true}
+	rg := f.RowGroups()[0]
+	if rg.NumRows() != int64(len(rows)) {
+		t.Fatalf("row group of %d rows, want %d", rg.NumRows(), len(rows))
+	}
+	for j, cc := range rg.ColumnChunks() {
+		path := strings.Join(f.Metadata().RowGroups[0].Columns[j].MetaData.PathInSchema, ".")
+		oi, err := cc.OffsetIndex()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case small[path]:
+			if oi.NumPages() != 5 {
+				t.Errorf("%s: %d pages, want 5", path, oi.NumPages())
+			}
+			for q := range oi.NumPages() {
+				if oi.FirstRowIndex(q) != int64(q)*1024 {
+					t.Errorf("%s: page %d starts at row %d, want %d", path, q, oi.FirstRowIndex(q), q*1024)
+				}
+			}
+		case path == "start_time" || path == "window_start" || path == "name":
+			if oi.NumPages() != 1 {
+				t.Errorf("%s: %d pages, want 1 (40 KB at most)", path, oi.NumPages())
+			}
+		}
+	}
+	got, err := parquet.Read[Span](bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(rows) {
+		t.Fatalf("read %d rows, wrote %d", len(got), len(rows))
+	}
+	for i := range rows {
+		if got[i].SpanID != rows[i].SpanID || got[i].ObservationID != rows[i].ObservationID || !got[i].EndTime.Equal(rows[i].EndTime) {
+			t.Fatalf("row %d: read %+v, wrote %+v", i, got[i], rows[i])
+		}
+	}
 }
