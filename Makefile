@@ -56,6 +56,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeIndex$$' -fuzztime 30s ./archive/
 	go test -run '^$$' -fuzz '^FuzzDecodeIndexTable$$' -fuzztime 30s ./archive/
 	go test -run '^$$' -fuzz '^FuzzDictChunk$$' -fuzztime 30s ./serve/
+	go test -run '^$$' -fuzz '^FuzzHybridInt32$$' -fuzztime 30s ./serve/
 	go test -run '^$$' -fuzz '^FuzzSkipValid$$' -fuzztime 30s ./internal/jsonscan/
 
 # Live tests against a real control plane (deploy/dev/cluster.sh: etcd, kube-apiserver,

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -56,7 +57,6 @@ type dictChunk struct {
 type pageBuffers struct {
 	data []byte
 	defs []byte
-	idx  []int32
 }
 
 // readPage reads the page at [off, off+n) (header included) and returns its header and body.
@@ -159,18 +159,19 @@ func decodeDictionary(sr *sparseReader, md *format.ColumnMetaData) (*dictionary,
 	return d, nil
 }
 
-// pageIndexes decodes data page q of the chunk: its definition levels (nil for a required
-// column) and its dictionary indexes, one for each defined value (unchecked: see visit). They
-// are valid until the next call.
-func (c *dictChunk) pageIndexes(q int) (defs []byte, idx []int32, numRows int, err error) {
+// pageIndexes reads data page q of the chunk: its definition levels (nil for a required
+// column) decoded, and its dictionary indexes, one for each defined value, left encoded for
+// visit to read only those it needs (a trace is a few rows of pages of thousands). They are
+// valid until the next call.
+func (c *dictChunk) pageIndexes(q int) (defs []byte, idx hybridInt32, numRows int, err error) {
 	defer func() {
 		if p := recover(); p != nil { // parquet-go's RLE decoder indexes out of range on damaged runs
-			defs, idx, numRows, err = nil, nil, 0, fmt.Errorf("page %d: %v", q, p)
+			defs, idx, numRows, err = nil, hybridInt32{}, 0, fmt.Errorf("page %d: %v", q, p)
 		}
 	}()
 	h, body, err := readPage(c.sr, c.oi.Offset(q), c.oi.CompressedPageSize(q))
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, idx, 0, err
 	}
 	isDict := func(e format.Encoding) bool { return e == format.RLEDictionary || e == format.PlainDictionary }
 	levels := rle.Encoding{BitWidth: bits.Len(uint(c.maxDef))}
@@ -180,59 +181,133 @@ func (c *dictChunk) pageIndexes(q int) (defs []byte, idx []int32, numRows int, e
 	case h.Type == format.DataPageV2 && h.DataPageHeaderV2.Valid:
 		v2 := &h.DataPageHeaderV2.V
 		if !isDict(v2.Encoding) || v2.RepetitionLevelsByteLength != 0 {
-			return nil, nil, 0, errNotDictionary
+			return nil, idx, 0, errNotDictionary
 		}
 		n := int(v2.DefinitionLevelsByteLength)
 		if n < 0 || n > len(body) {
-			return nil, nil, 0, fmt.Errorf("page %d: definition levels of %d bytes in %d", q, n, len(body))
+			return nil, idx, 0, fmt.Errorf("page %d: definition levels of %d bytes in %d", q, n, len(body))
 		}
 		numValues = int(v2.NumValues)
 		if c.maxDef > 0 {
 			if defs, err = levels.DecodeLevels(c.buf.defs[:0], body[:n]); err != nil {
-				return nil, nil, 0, fmt.Errorf("page %d: definition levels: %w", q, err)
+				return nil, idx, 0, fmt.Errorf("page %d: definition levels: %w", q, err)
 			}
 			c.buf.defs = defs
 		}
 		values = body[n:]
 		if !v2.IsCompressed.Valid || v2.IsCompressed.V { // compressed unless it says not
 			if values, err = decompress(c.md, &c.buf.data, values, int(h.UncompressedPageSize)-n); err != nil {
-				return nil, nil, 0, fmt.Errorf("page %d: %w", q, err)
+				return nil, idx, 0, fmt.Errorf("page %d: %w", q, err)
 			}
 		}
 	case h.Type == format.DataPage && h.DataPageHeader.Valid:
 		v1 := &h.DataPageHeader.V
 		if !isDict(v1.Encoding) {
-			return nil, nil, 0, errNotDictionary
+			return nil, idx, 0, errNotDictionary
 		}
 		numValues = int(v1.NumValues)
 		if values, err = decompress(c.md, &c.buf.data, body, int(h.UncompressedPageSize)); err != nil {
-			return nil, nil, 0, fmt.Errorf("page %d: %w", q, err)
+			return nil, idx, 0, fmt.Errorf("page %d: %w", q, err)
 		}
 		if c.maxDef > 0 {
 			if len(values) < 4 || int(binary.LittleEndian.Uint32(values)) > len(values)-4 {
-				return nil, nil, 0, fmt.Errorf("page %d: definition levels past the page's end", q)
+				return nil, idx, 0, fmt.Errorf("page %d: definition levels past the page's end", q)
 			}
 			n := 4 + int(binary.LittleEndian.Uint32(values))
 			if defs, err = levels.DecodeLevels(c.buf.defs[:0], values[4:n]); err != nil {
-				return nil, nil, 0, fmt.Errorf("page %d: definition levels: %w", q, err)
+				return nil, idx, 0, fmt.Errorf("page %d: definition levels: %w", q, err)
 			}
 			c.buf.defs = defs
 			values = values[n:]
 		}
 	default:
-		return nil, nil, 0, errNotDictionary
+		return nil, idx, 0, errNotDictionary
 	}
 	if c.maxDef > 0 {
 		if len(defs) < numValues {
-			return nil, nil, 0, fmt.Errorf("page %d: %d definition levels for %d values", q, len(defs), numValues)
+			return nil, idx, 0, fmt.Errorf("page %d: %d definition levels for %d values", q, len(defs), numValues)
 		}
 		defs = defs[:numValues]
 	}
-	if idx, err = new(rle.DictionaryEncoding).DecodeInt32(slices.Grow(c.buf.idx[:0], numValues), values); err != nil {
-		return nil, nil, 0, fmt.Errorf("page %d: dictionary indexes: %w", q, err)
+	if idx, err = newHybridInt32(values); err != nil {
+		return nil, idx, 0, fmt.Errorf("page %d: dictionary indexes: %w", q, err)
 	}
-	c.buf.idx = idx
 	return defs, idx, numValues, nil
+}
+
+// hybridInt32 reads values of Parquet's RLE/bit-packed hybrid encoding, prefixed by their bit
+// width (dictionary indexes), by position, in increasing order, without decoding the runs
+// before them: an RLE run is skipped by its count, a bit-packed one by its length.
+type hybridInt32 struct {
+	data   []byte // the runs not reached yet
+	width  uint
+	start  int    // the position of the current run's first value
+	end    int    // past the current run's last value
+	rle    bool   // the current run is RLE: every value is value
+	value  int32  // (RLE)
+	packed []byte // the current run's bytes (bit-packed)
+}
+
+func newHybridInt32(b []byte) (hybridInt32, error) {
+	if len(b) == 0 {
+		return hybridInt32{}, errors.New("no bit width")
+	}
+	if b[0] > 32 {
+		return hybridInt32{}, fmt.Errorf("bit width %d", b[0])
+	}
+	return hybridInt32{data: b[1:], width: uint(b[0])}, nil
+}
+
+// at returns the value at position i, which is not before the last position asked for.
+func (h *hybridInt32) at(i int) (int32, error) {
+	for i >= h.end {
+		if err := h.nextRun(); err != nil {
+			return 0, fmt.Errorf("value %d: %w", i, err)
+		}
+	}
+	if h.rle {
+		return h.value, nil
+	}
+	bit := uint(i-h.start) * h.width
+	var w [8]byte
+	copy(w[:], h.packed[bit/8:]) // nextRun checked that the run's bytes are there
+	v := binary.LittleEndian.Uint64(w[:]) >> (bit % 8)
+	return int32(v & (1<<h.width - 1)), nil
+}
+
+func (h *hybridInt32) nextRun() error {
+	header, n := binary.Uvarint(h.data)
+	if n <= 0 {
+		return errors.New("past the last run")
+	}
+	h.data = h.data[n:]
+	h.start = h.end
+	if header>>1 == 0 { // an empty run, nothing after its header (as parquet-go reads it)
+		return nil
+	}
+	if header&1 == 1 { // bit-packed: groups of 8 values, width bytes each
+		groups := header >> 1
+		if groups > math.MaxInt32/8 {
+			return fmt.Errorf("bit-packed run of %d groups in %d bytes", groups, len(h.data))
+		}
+		size := int(groups) * int(h.width)
+		if size > len(h.data) {
+			return fmt.Errorf("bit-packed run of %d bytes in %d", size, len(h.data))
+		}
+		h.rle, h.packed, h.data = false, h.data[:size], h.data[size:]
+		h.end += int(groups) * 8
+		return nil
+	}
+	count := header >> 1
+	size := int(h.width+7) / 8
+	if count > math.MaxInt32 || size > len(h.data) {
+		return fmt.Errorf("RLE run of %d values with %d bytes left", count, len(h.data))
+	}
+	var w [4]byte
+	copy(w[:], h.data[:size])
+	h.rle, h.value, h.data = true, int32(binary.LittleEndian.Uint32(w[:])), h.data[size:]
+	h.end += int(count)
+	return nil
 }
 
 // visit calls f for every row of runs (sorted, within the row group) with its value's
@@ -241,11 +316,10 @@ func (c *dictChunk) visit(runs []run, f func(row int64, ix int32)) error {
 	np := c.oi.NumPages()
 	q := -1
 	var defs []byte
-	var idx []int32
+	var idx hybridInt32
 	var first, end int64 // the rows of page q
-	var pos int64        // the next row of page q to count
-	v := 0               // the defined values of page q before pos
-	defined := func(r int64) bool { return defs == nil || int(defs[r-first]) == c.maxDef }
+	var pos int64        // the defined values of page q before row pos are counted
+	counted := 0
 	for _, ru := range runs {
 		for row := ru.start; row < ru.end; row++ {
 			if q < 0 || row >= end {
@@ -268,19 +342,24 @@ func (c *dictChunk) visit(runs []run, f func(row int64, ix int32)) error {
 				if int64(n) != end-first {
 					return fmt.Errorf("page %d: %d values for rows %d..%d", q, n, first, end)
 				}
-				pos, v = first, 0
+				pos, counted = first, 0
 			}
-			for ; pos < row; pos++ {
-				if defined(pos) {
-					v++
-				}
+			// The value of a row is the v-th defined one of its page.
+			v, defined := int(row-first), true
+			if defs != nil {
+				counted += bytes.Count(defs[pos-first:row-first], []byte{byte(c.maxDef)})
+				pos = row
+				v, defined = counted, int(defs[row-first]) == c.maxDef
 			}
 			ix := int32(-1)
-			if defined(row) {
-				if v >= len(idx) || idx[v] < 0 || int(idx[v]) >= c.dict.len() {
-					return fmt.Errorf("page %d: row %d: no dictionary index, or one past the dictionary's %d values", q, row, c.dict.len())
+			if defined {
+				var err error
+				if ix, err = idx.at(v); err != nil {
+					return fmt.Errorf("page %d: row %d: %w", q, row, err)
 				}
-				ix = idx[v]
+				if ix < 0 || int(ix) >= c.dict.len() {
+					return fmt.Errorf("page %d: row %d: dictionary index %d past the dictionary's %d values", q, row, ix, c.dict.len())
+				}
 			}
 			f(row, ix)
 		}
