@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -41,7 +42,18 @@ type IndexRow struct {
 	// ObjectHash is ObjectHash of the key above: a trace id names its object by it, so finding an
 	// object in a partition reads this one column instead of six. Since schema version 2.
 	ObjectHash int64 `parquet:"object_hash"`
+	// PartRow and PartRows are where the object's rows lie in the merged part the index was
+	// written with (its kairn.index.part metadata): rows [PartRow, PartRow+PartRows), so that a
+	// trace's rows are found without scanning the part's trace_id column. PartRows 0: not known
+	// (an unmerged partition's objects, or a trace some row of which lies outside its objects'
+	// ranges). Since schema version 3.
+	PartRow  int64 `parquet:"part_row"`
+	PartRows int32 `parquet:"part_rows"`
 }
+
+// IndexPartKey is the key/value metadata naming the part an index's PartRow and PartRows refer
+// to (its base name).
+const IndexPartKey = "kairn.index.part"
 
 // ObjectHash names an object in 56 bits: the first 7 bytes of a SHA-256 of its key, big endian.
 // The query server's trace ids carry it (serve.TraceID); the object index stores it.
@@ -55,9 +67,9 @@ func IndexKey(p Partition) string {
 	return fmt.Sprintf("%scluster=%s/window=%s/index.parquet", IndexPrefix, p.Cluster, WindowKey(p.Window))
 }
 
-// BuildIndex derives the index rows of a partition from its (merged) span rows.
+// BuildIndex derives the index rows of a partition from its (merged) span rows; PartRow and
+// PartRows are positions in rows.
 func BuildIndex(rows []Span) []IndexRow {
-	type life struct{ created, deleted time.Time }
 	lives := map[string]*life{}
 	for i := range rows {
 		r := &rows[i]
@@ -81,32 +93,77 @@ func BuildIndex(rows []Span) []IndexRow {
 		}
 	}
 	var out []IndexRow
-	for i := range rows {
-		r := &rows[i]
-		if r.Kind != KindObject {
-			continue
+	unranged := map[string]bool{} // traces with a row outside their objects' ranges
+	for start := 0; start < len(rows); {
+		end := start + 1
+		for end < len(rows) && sameObject(&rows[start], &rows[end]) {
+			end++
 		}
-		ir := IndexRow{
-			Cluster: r.Cluster, APIGroup: r.APIGroup, Resource: r.Resource, Namespace: r.Namespace, Name: r.Name, UID: r.UID,
-			ObjectKind: r.ObjectKind, WindowStart: r.WindowStart, FirstSeen: r.StartTime, LastSeen: r.EndTime,
-			TraceID: r.TraceID, SpanID: r.SpanID, ParentUID: r.ParentUID,
-			ObjectHash: ObjectHash(r.Cluster, r.APIGroup, r.Resource, r.Namespace, r.Name, r.UID),
+		objects := 0
+		for i := start; i < end; i++ {
+			if rows[i].Kind == KindObject {
+				objects++
+			}
 		}
-		if l := lives[r.UID]; l != nil {
-			ir.CreatedAt, ir.DeletedAt = l.created, l.deleted
+		if objects != 1 || end-start > math.MaxInt32 {
+			for i := start; i < end; i++ {
+				unranged[rows[i].TraceID] = true
+			}
 		}
-		out = append(out, ir)
+		for i := start; i < end; i++ {
+			r := &rows[i]
+			if r.Kind != KindObject {
+				continue
+			}
+			for k := start; k < end; k++ {
+				if rows[k].TraceID != r.TraceID {
+					unranged[r.TraceID], unranged[rows[k].TraceID] = true, true
+				}
+			}
+			out = append(out, indexRow(r, lives[r.UID], int64(start), int32(end-start)))
+		}
+		start = end
+	}
+	for i := range out {
+		if unranged[out[i].TraceID] {
+			out[i].PartRow, out[i].PartRows = 0, 0
+		}
 	}
 	return out
 }
 
+// sameObject says whether two rows are of the same object (the part's sort order begins so).
+func sameObject(a, b *Span) bool {
+	return a.Cluster == b.Cluster && a.APIGroup == b.APIGroup && a.Resource == b.Resource &&
+		a.Namespace == b.Namespace && a.Name == b.Name && a.UID == b.UID
+}
+
+func indexRow(r *Span, l *life, partRow int64, partRows int32) IndexRow {
+	ir := IndexRow{
+		Cluster: r.Cluster, APIGroup: r.APIGroup, Resource: r.Resource, Namespace: r.Namespace, Name: r.Name, UID: r.UID,
+		ObjectKind: r.ObjectKind, WindowStart: r.WindowStart, FirstSeen: r.StartTime, LastSeen: r.EndTime,
+		TraceID: r.TraceID, SpanID: r.SpanID, ParentUID: r.ParentUID,
+		ObjectHash: ObjectHash(r.Cluster, r.APIGroup, r.Resource, r.Namespace, r.Name, r.UID),
+		PartRow:    partRow, PartRows: partRows,
+	}
+	if l != nil {
+		ir.CreatedAt, ir.DeletedAt = l.created, l.deleted
+	}
+	return ir
+}
+
+// life is when an object was created and deleted, by its changes.
+type life struct{ created, deleted time.Time }
+
 // EncodeIndex writes index rows as one Parquet file.
-func EncodeIndex(rows []IndexRow) ([]byte, error) {
+func EncodeIndex(rows []IndexRow) ([]byte, error) { return encodeIndex(rows) }
+
+func encodeIndex(rows []IndexRow, opts ...parquet.WriterOption) ([]byte, error) {
 	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[IndexRow](&buf,
+	w := parquet.NewGenericWriter[IndexRow](&buf, append([]parquet.WriterOption{
 		parquet.Compression(zstdCodec),
 		parquet.KeyValueMetadata("kairn.schema.version", SchemaVersion),
-	)
+	}, opts...)...)
 	if _, err := w.Write(rows); err != nil {
 		return nil, fmt.Errorf("encode index: %w", err)
 	}
@@ -250,11 +307,18 @@ var indexSetters = map[string]indexSetter{
 	"object_hash": func(r *IndexRow, v parquet.Value, _ func(parquet.Value) string) {
 		r.ObjectHash = v.Int64()
 	},
+	"part_row": func(r *IndexRow, v parquet.Value, _ func(parquet.Value) string) {
+		r.PartRow = v.Int64()
+	},
+	"part_rows": func(r *IndexRow, v parquet.Value, _ func(parquet.Value) string) {
+		r.PartRows = v.Int32()
+	},
 }
 
-// WriteIndex writes the object index of a partition.
-func WriteIndex(ctx context.Context, store Store, p Partition, rows []Span) error {
-	data, err := EncodeIndex(BuildIndex(rows))
+// WriteIndex writes the object index of a partition whose rows, in this order, are its merged
+// part named part.
+func WriteIndex(ctx context.Context, store Store, p Partition, part string, rows []Span) error {
+	data, err := encodeIndex(BuildIndex(rows), parquet.KeyValueMetadata(IndexPartKey, part))
 	if err != nil {
 		return err
 	}

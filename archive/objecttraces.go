@@ -2,9 +2,11 @@ package archive
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
@@ -16,6 +18,46 @@ type ObjectTraces struct {
 	Hashes   []int64  // by row
 	Traces   []int32  // the trace of row i is TraceIDs[Traces[i]]
 	TraceIDs []string // distinct
+	// Part is the merged part PartRow and PartRows refer to ("" when not known: an index of
+	// schema version 2 or older); PartRows is then nil.
+	Part     string
+	PartRow  []int64 // by row, as IndexRow
+	PartRows []int32
+}
+
+// RowRange is rows [Start, End) of a part.
+type RowRange struct{ Start, End int64 }
+
+// RowsOf returns where the rows of traces lie in Part, sorted and merged, or false when that is
+// not known for one of them (see IndexRow.PartRows).
+func (t *ObjectTraces) RowsOf(traces map[string]bool) ([]RowRange, bool) {
+	if t.PartRows == nil {
+		return nil, false
+	}
+	wanted := make([]bool, len(t.TraceIDs))
+	for n, id := range t.TraceIDs {
+		wanted[n] = traces[id]
+	}
+	var out []RowRange
+	for i, n := range t.Traces {
+		if !wanted[n] {
+			continue
+		}
+		if t.PartRows[i] <= 0 || t.PartRow[i] < 0 {
+			return nil, false
+		}
+		out = append(out, RowRange{t.PartRow[i], t.PartRow[i] + int64(t.PartRows[i])})
+	}
+	slices.SortFunc(out, func(a, b RowRange) int { return cmp.Compare(a.Start, b.Start) })
+	merged := out[:0]
+	for _, r := range out {
+		if k := len(merged) - 1; k >= 0 && r.Start <= merged[k].End {
+			merged[k].End = max(merged[k].End, r.End)
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return merged, true
 }
 
 // TracesOf returns the trace ids of the rows whose object_hash has hash's bits of mask (-1: is
@@ -94,6 +136,21 @@ func objectTracesOf(f *parquet.File, size int) (*ObjectTraces, error) {
 		return nil, fmt.Errorf("the footer claims %d rows in %d bytes", n, size)
 	}
 	t := &ObjectTraces{Hashes: make([]int64, 0, f.NumRows()), Traces: make([]int32, 0, f.NumRows())}
+	rowCol, rowsCol := -1, -1
+	if part, ok := f.Lookup(IndexPartKey); ok && part != "" {
+		for j, leaf := range f.Schema().Columns() {
+			switch {
+			case len(leaf) == 1 && leaf[0] == "part_row":
+				rowCol = j
+			case len(leaf) == 1 && leaf[0] == "part_rows":
+				rowsCol = j
+			}
+		}
+		if rowCol >= 0 && rowsCol >= 0 {
+			t.Part = part
+			t.PartRow, t.PartRows = make([]int64, 0, f.NumRows()), make([]int32, 0, f.NumRows())
+		}
+	}
 	numbers := map[string]int32{}
 	for g, rg := range f.RowGroups() {
 		n := int(rg.NumRows())
@@ -107,6 +164,27 @@ func objectTracesOf(f *parquet.File, size int) (*ObjectTraces, error) {
 		})
 		if err == nil && len(t.Hashes)-before != n {
 			err = fmt.Errorf("object_hash: %d values for %d rows", len(t.Hashes)-before, n)
+		}
+		if err == nil && t.Part != "" {
+			err = eachPage(rg.ColumnChunks()[rowCol], func(p parquet.Page) error {
+				if values := p.Data(); values.Kind() == encoding.Int64 && p.NumNulls() == 0 && p.Dictionary() == nil {
+					t.PartRow = append(t.PartRow, values.Int64()...)
+					return nil
+				}
+				return fmt.Errorf("part_row: a page of %s", p.Type())
+			})
+			if err == nil {
+				err = eachPage(rg.ColumnChunks()[rowsCol], func(p parquet.Page) error {
+					if values := p.Data(); values.Kind() == encoding.Int32 && p.NumNulls() == 0 && p.Dictionary() == nil {
+						t.PartRows = append(t.PartRows, values.Int32()...)
+						return nil
+					}
+					return fmt.Errorf("part_rows: a page of %s", p.Type())
+				})
+			}
+			if err == nil && (len(t.PartRow) != len(t.Hashes) || len(t.PartRows) != len(t.Hashes)) {
+				err = fmt.Errorf("part_row, part_rows: %d and %d values for %d rows", len(t.PartRow), len(t.PartRows), len(t.Hashes))
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("row group %d: %w", g, err)

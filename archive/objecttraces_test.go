@@ -1,9 +1,13 @@
 package archive
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"path"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -76,4 +80,91 @@ func FuzzDecodeObjectTraces(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestIndexRowRanges: a merged partition's index says where each trace's rows lie in the merged
+// part, exactly the rows with that trace_id (found here by reading the part whole), except for a
+// trace one of whose rows is outside its objects' rows (an Event on an object with no object
+// span in the window): RowsOf says it does not know.
+func TestIndexRowRanges(t *testing.T) {
+	ctx := context.Background()
+	local, _ := OpenLocal(t.TempDir())
+	w := time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
+	var rows []Span
+	for d := range 40 {
+		trace := fmt.Sprintf("trace-%02d", d)
+		for o := range 1 + d%4 { // the Deployment, then pods
+			name, resource := fmt.Sprintf("web-%02d", d), "deployments"
+			if o > 0 {
+				name, resource = fmt.Sprintf("web-%02d-%d", d, o), "pods"
+			}
+			uid := name + "-uid"
+			rows = append(rows, Span{Kind: KindObject, TraceID: trace, SpanID: "o-" + uid, Cluster: "c", Resource: resource, Namespace: "ns", Name: name, UID: uid, WindowStart: w, StartTime: w})
+			for k := range (d*7+o)%9 + 1 {
+				rows = append(rows, Span{Kind: KindChange, TraceID: trace, SpanID: fmt.Sprintf("c-%s-%d", uid, k), Cluster: "c", Resource: resource, Namespace: "ns", Name: name, UID: uid,
+					WindowStart: w, StartTime: w.Add(time.Duration(k) * time.Second), ObservationID: fmt.Sprintf("obs-%s-%d", uid, k)})
+			}
+		}
+	}
+	orphanTrace := "trace-07"
+	rows = append(rows, Span{Kind: KindEvent, TraceID: orphanTrace, SpanID: "e-orphan", Cluster: "c", Resource: "pods", Namespace: "ns", Name: "web-07-gone", UID: "gone",
+		WindowStart: w, StartTime: w, ObservationID: "event/gone"})
+	if _, err := WriteParts(ctx, local, "a", slices.Clone(rows)); err != nil {
+		t.Fatal(err)
+	}
+	pps, _ := ListPartitions(ctx, local)
+	res, err := MergePartition(ctx, local, pps[0], func(r []Span) []Span { return r })
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := ReadPart(ctx, local, res.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := ReadAll(ctx, local, IndexKey(pps[0].Partition))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ot, err := DecodeObjectTraces(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ot.Part != path.Base(res.Key) {
+		t.Fatalf("index names part %q, merged %q", ot.Part, path.Base(res.Key))
+	}
+	for d := range 40 {
+		trace := fmt.Sprintf("trace-%02d", d)
+		got, ok := ot.RowsOf(map[string]bool{trace: true})
+		if trace == orphanTrace {
+			if ok {
+				t.Errorf("%s: ranges %v, though a row of it is outside its objects", trace, got)
+			}
+			continue
+		}
+		var want []RowRange
+		for i := range part {
+			if part[i].TraceID != trace {
+				continue
+			}
+			if k := len(want) - 1; k >= 0 && want[k].End == int64(i) {
+				want[k].End++
+			} else {
+				want = append(want, RowRange{int64(i), int64(i) + 1})
+			}
+		}
+		if !ok || !slices.Equal(got, want) {
+			t.Errorf("%s: RowsOf = %v %v, the part's rows of it are %v", trace, got, ok, want)
+		}
+	}
+	// An unmerged index (EncodeIndex) names no part.
+	plain, err := EncodeIndex(BuildIndex(part))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ot, err := DecodeObjectTraces(plain); err != nil || ot.Part != "" {
+		t.Errorf("an index with no part: %q, %v", ot.Part, err)
+	}
+	if _, ok := ot.RowsOf(map[string]bool{"trace-01": true}); !ok {
+		t.Errorf("RowsOf(trace-01) not known")
+	}
 }

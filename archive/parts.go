@@ -283,7 +283,7 @@ func MergePartition(ctx context.Context, store Store, pp PartitionParts, stitch 
 	if err := store.Put(ctx, res.Key, bytes.NewReader(data), int64(len(data))); err != nil {
 		return res, err
 	}
-	if err := WriteIndex(ctx, store, pp.Partition, merged); err != nil {
+	if err := WriteIndex(ctx, store, pp.Partition, name, merged); err != nil {
 		return res, err
 	}
 	m := manifest{Live: []string{name}}

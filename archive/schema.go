@@ -8,8 +8,9 @@ import "time"
 // SchemaVersion is the version of the archive's layout: the Span rows and the object index. It
 // is written into every part's and index file's key/value metadata as kairn.schema.version.
 // Changing a column is a deliberate act: bump this, and document the change in
-// docs/archive-format.md. 2: the object index gained object_hash (span parts are as in 1).
-const SchemaVersion = "2"
+// docs/archive-format.md. 2: the object index gained object_hash (span parts are as in 1). 3:
+// the object index gained part_row and part_rows, and names its part (IndexPartKey).
+const SchemaVersion = "3"
 
 // Span kinds.
 const (

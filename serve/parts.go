@@ -132,6 +132,8 @@ type byteRange struct{ off, end int64 }
 type readStats struct {
 	fetches, bytes, misses atomic.Int64
 	viaDictionary          atomic.Int64 // column chunks decoded through their dictionary, not FilePages
+	indexMismatches        atomic.Int64 // parts whose object index placed a trace wrongly (scanned instead)
+	traceScans             atomic.Int64 // parts whose trace_id column was scanned for a trace
 }
 
 // sparseReader is an io.ReaderAt over the ranges of a part fetched so far; a read outside them
@@ -485,7 +487,10 @@ type run struct{ start, end int64 } // rows [start, end) of a row group
 
 // traceRows reads the rows of part o whose trace_id is in traces. The result is shared (cached):
 // callers must not modify it.
-func (r *Reader) traceRows(ctx context.Context, o archive.ObjectInfo, traces map[string]bool) ([]archive.Span, error) {
+//
+// known, when not nil, are where those rows lie (from the partition's object index): the part's
+// trace_id column is then not read.
+func (r *Reader) traceRows(ctx context.Context, o archive.ObjectInfo, traces map[string]bool, known []archive.RowRange) ([]archive.Span, error) {
 	ts := make([]string, 0, len(traces))
 	for t := range traces {
 		ts = append(ts, t)
@@ -495,7 +500,7 @@ func (r *Reader) traceRows(ctx context.Context, o archive.ObjectInfo, traces map
 	if rows, ok := r.rowCache.get(ckey); ok {
 		return rows, nil
 	}
-	rows, err := r.decodeTraceRows(ctx, o, traces, false)
+	rows, err := r.decodeTraceRows(ctx, o, traces, false, known)
 	if err != nil {
 		return nil, err
 	}
@@ -516,7 +521,7 @@ var unservedColumns = map[string]bool{
 
 // decodeTraceRows decodes the rows of part o whose trace_id is in traces: every column when all,
 // else only those a rendered trace shows.
-func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, traces map[string]bool, all bool) ([]archive.Span, error) {
+func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, traces map[string]bool, all bool, known []archive.RowRange) ([]archive.Span, error) {
 	src, err := r.openSource(o)
 	if err != nil {
 		return nil, err
@@ -540,7 +545,12 @@ func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, trac
 	}
 	var rows []archive.Span
 	err = archive.Recovered(func() (err error) {
-		rows, err = pf.traceRows(sr, &chunkDicts{cache: r.dicts, file: fkey}, traces, all)
+		dicts := &chunkDicts{cache: r.dicts, file: fkey}
+		rows, err = pf.traceRows(sr, dicts, traces, all, known)
+		if errors.Is(err, errIndexMismatch) {
+			r.stats.indexMismatches.Add(1)
+			rows, err = pf.traceRows(sr, dicts, traces, all, nil)
+		}
 		return err
 	})
 	if err != nil {
@@ -553,7 +563,33 @@ func fileCacheKey(o archive.ObjectInfo) string {
 	return fmt.Sprintf("%s\x00%d\x00%d", o.Key, o.Size, o.Modified.UnixNano())
 }
 
-func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[string]bool, all bool) ([]archive.Span, error) {
+// errIndexMismatch: rows an object index placed in a part hold another trace (the index does
+// not describe the part); they are found by scanning instead.
+var errIndexMismatch = errors.New("the object index's rows of the trace hold other traces")
+
+// knownRuns are ranges of a part's rows as runs of each of its row groups, or false when they
+// lie past its rows.
+func knownRuns(rgs []parquet.RowGroup, known []archive.RowRange) ([][]run, bool) {
+	runs := make([][]run, len(rgs))
+	base := int64(0)
+	for i, rg := range rgs {
+		n := rg.NumRows()
+		for _, k := range known {
+			if s, e := max(k.Start, base), min(k.End, base+n); s < e {
+				runs[i] = append(runs[i], run{s - base, e - base})
+			}
+		}
+		base += n
+	}
+	for _, k := range known {
+		if k.Start < 0 || k.End > base {
+			return nil, false
+		}
+	}
+	return runs, true
+}
+
+func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[string]bool, all bool, known []archive.RowRange) ([]archive.Span, error) {
 	wanted := func(j int) bool {
 		if j >= len(pf.leaves) {
 			return false
@@ -563,33 +599,15 @@ func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[st
 	}
 	md := pf.f.Metadata()
 	rgs := pf.f.RowGroups()
-	// 1. The trace_id chunks of every row group (but a dictionary already decoded).
 	var want []byteRange
-	for i := range rgs {
-		m := &md.RowGroups[i].Columns[pf.trace].MetaData
-		r := metaRange(m)
-		if dicts.cached(i, pf.trace) {
-			r.off = m.DataPageOffset
-		}
-		want = append(want, r)
-	}
-	if err := sr.prefetch(want); err != nil {
-		return nil, err
-	}
-	runs := make([][]run, len(rgs))
-	any := false
-	for i, rg := range rgs {
+	runs, fromIndex := knownRuns(rgs, known)
+	if known == nil || !fromIndex {
 		var err error
-		if runs[i], err = pf.scanTrace(sr, dicts, i, rg, traces); err != nil {
-			return nil, fmt.Errorf("trace_id: %w", err)
+		if runs, err = pf.scanTraceRuns(sr, dicts, traces); err != nil || runs == nil {
+			return nil, err
 		}
-		any = any || len(runs[i]) > 0
-	}
-	if !any {
-		return nil, nil
 	}
 	// 2. The pages holding those runs, of every column.
-	want = want[:0]
 	for i, rg := range rgs {
 		if len(runs[i]) == 0 {
 			continue
@@ -637,7 +655,47 @@ func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[st
 		}
 		out = append(out, rows...)
 	}
+	if fromIndex {
+		for i := range out {
+			if !traces[out[i].TraceID] {
+				return nil, errIndexMismatch
+			}
+		}
+	}
 	return out, nil
+}
+
+// scanTraceRuns finds the runs of rows of each row group whose trace_id is in traces by reading
+// the trace_id chunks of every row group (but a dictionary already decoded); nil: none.
+func (pf *partFile) scanTraceRuns(sr *sparseReader, dicts *chunkDicts, traces map[string]bool) ([][]run, error) {
+	sr.stats.traceScans.Add(1)
+	md := pf.f.Metadata()
+	rgs := pf.f.RowGroups()
+	var want []byteRange
+	for i := range rgs {
+		m := &md.RowGroups[i].Columns[pf.trace].MetaData
+		r := metaRange(m)
+		if dicts.cached(i, pf.trace) {
+			r.off = m.DataPageOffset
+		}
+		want = append(want, r)
+	}
+	if err := sr.prefetch(want); err != nil {
+		return nil, err
+	}
+	runs := make([][]run, len(rgs))
+	any := false
+	for i, rg := range rgs {
+		var err error
+		if runs[i], err = pf.scanTrace(sr, dicts, i, rg, traces); err != nil {
+			return nil, fmt.Errorf("trace_id: %w", err)
+		}
+		any = any || len(runs[i]) > 0
+	}
+	if !any {
+		return nil, nil
+	}
+	return runs, nil
 }
 
 func metaRange(m *format.ColumnMetaData) byteRange {

@@ -158,7 +158,7 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 					rs.bytes, rs.ranges = 0, 0
 					r.stats.misses.Store(0)
 					r.stats.viaDictionary.Store(0)
-					got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, traces, true)
+					got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, traces, true, nil)
 					if err != nil {
 						t.Fatalf("%s %s: %v", name, sname, err)
 					}
@@ -200,6 +200,73 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 				if k("small-page") == 0 || k("pages-v1") != k("small-page") || k("dict-overflow") >= k("small-page") {
 					t.Errorf("%s %s pass %d: column chunks read through their dictionary: %d (v2 pages), %d (v1), %d (overflowing)",
 						sname, traces, pass, k("small-page"), k("pages-v1"), k("dict-overflow"))
+				}
+			}
+		}
+	}
+}
+
+// TestTraceRowsAtIndexRanges: given where a trace's rows lie (as a merged partition's object
+// index says), the same rows as a scan of the part's trace_id column, without that scan; given
+// ranges that hold other traces (an index that does not describe the part), the same rows
+// again, by a scan.
+func TestTraceRowsAtIndexRanges(t *testing.T) {
+	ctx := context.Background()
+	rows := randomRows(6000, 40)
+	encoded, err := archive.EncodeParquet(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := map[string][]byte{
+		"one-page":   encoded,
+		"row-groups": encodeWith(t, rows, parquet.PageBufferSize(4096), parquet.MaxRowsPerRowGroup(700)),
+	}
+	local, err := archive.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range parts {
+		key := archive.PartKey("c", t0, "merged-"+name)
+		if err := local.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		for _, traces := range []map[string]bool{{"trace-1": true}, {"trace-0": true, "trace-3": true}} {
+			var want []archive.Span
+			var exact, shifted []archive.RowRange
+			for i, r := range rows {
+				if !traces[r.TraceID] {
+					continue
+				}
+				want = append(want, r)
+				if k := len(exact) - 1; k >= 0 && exact[k].End == int64(i) {
+					exact[k].End++
+				} else {
+					exact = append(exact, archive.RowRange{Start: int64(i), End: int64(i) + 1})
+				}
+			}
+			for _, r := range exact {
+				shifted = append(shifted, archive.RowRange{Start: r.Start + 1, End: min(r.End+1, int64(len(rows)))})
+			}
+			for _, c := range []struct {
+				name              string
+				known             []archive.RowRange
+				scans, mismatches int64
+			}{{"scan", nil, 1, 0}, {"exact", exact, 0, 0}, {"shifted", shifted, 1, 1}} {
+				r := NewReader(local, ReaderConfig{})
+				got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, traces, true, c.known)
+				if err != nil {
+					t.Fatalf("%s %s: %v", name, c.name, err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("%s %s %v: %d rows, want %d", name, c.name, traces, len(got), len(want))
+				}
+				for i := range want {
+					if !reflect.DeepEqual(normalize(got[i]), normalize(want[i])) {
+						t.Fatalf("%s %s %v: row %d:\n got %+v\nwant %+v", name, c.name, traces, i, got[i], want[i])
+					}
+				}
+				if s, m := r.stats.traceScans.Load(), r.stats.indexMismatches.Load(); s != c.scans || m != c.mismatches {
+					t.Errorf("%s %s %v: %d scans of trace_id, %d mismatches; want %d, %d", name, c.name, traces, s, m, c.scans, c.mismatches)
 				}
 			}
 		}
@@ -303,7 +370,7 @@ func TestTraceRowsDictionaryOverflow(t *testing.T) {
 		}
 		r := NewReader(local, ReaderConfig{})
 		for pass := range 2 {
-			got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, map[string]bool{trace: true}, true)
+			got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, map[string]bool{trace: true}, true, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -359,7 +426,7 @@ func TestTraceRowsMixedCodecs(t *testing.T) {
 		}
 		r := NewReader(local, ReaderConfig{})
 		traces := map[string]bool{"trace-3": true, "trace-17": true}
-		got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(buf.Len()), Modified: t0}, traces, true)
+		got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(buf.Len()), Modified: t0}, traces, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -420,9 +420,15 @@ func (r *Reader) trace(ctx context.Context, id TraceID) (*Trace, error) {
 				}
 			}
 		} else {
-			// Merged: decode only the trace's rows of the part.
+			// Merged: decode only the trace's rows of the part, where the index says they are
+			// when it describes this part.
+			known, ok := d.traces.RowsOf(traces)
 			for _, o := range d.parts.Live {
-				rows, err := r.traceRows(ctx, o, traces)
+				var at []archive.RowRange
+				if ok && path.Base(o.Key) == d.traces.Part {
+					at = known
+				}
+				rows, err := r.traceRows(ctx, o, traces, at)
 				if err != nil {
 					return err
 				}

@@ -30,8 +30,8 @@ import (
 // as the merger leaves them (v3 left the ingest's fresh parts, which since 2026-12-02 are written
 // at zstd's fastest level: 857 MiB instead of 811). v5: object indexes of schema version 2 (with
 // object_hash). v6: merged parts with small pages for the columns only traces read
-// (archive.EncodeParquet).
-const synthVersion = 6
+// (archive.EncodeParquet). v7: object indexes of schema version 3 (where each object's rows lie).
+const synthVersion = 7
 
 // Clusters is how many clusters the archive has.
 const Clusters = synthClusters
