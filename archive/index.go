@@ -36,7 +36,7 @@ type IndexRow struct {
 	LastSeen    time.Time `parquet:"last_seen,timestamp(microsecond)"`
 	CreatedAt   time.Time `parquet:"created_at,optional,timestamp(microsecond)"`
 	DeletedAt   time.Time `parquet:"deleted_at,optional,timestamp(microsecond)"`
-	TraceID     string    `parquet:"trace_id"`
+	TraceID     string    `parquet:"trace_id,dict"`
 	SpanID      string    `parquet:"span_id"`
 	ParentUID   string    `parquet:"parent_uid,optional"`
 	// ObjectHash is ObjectHash of the key above: a trace id names its object by it, so finding an

@@ -13,22 +13,22 @@ import (
 )
 
 // TestDecodeObjectTraces: each row's object_hash and trace id as written, in the layouts an
-// index may have: several pages and row groups, trace_id plain (as EncodeIndex writes it) or
-// dictionary-encoded, and an index of schema version 1 (ErrNoColumn).
+// index may have: several pages and row groups, trace_id dictionary-encoded (as EncodeIndex
+// writes it since 2026-12-03) or plain, and an index of schema version 1 (ErrNoColumn).
 func TestDecodeObjectTraces(t *testing.T) {
 	rows := randomIndexRows(30_000, 7)
 	for i := range rows {
 		rows[i].TraceID = fmt.Sprintf("trace-%d", i%997) // a tree's objects share their trace
 	}
-	type dictTrace struct {
-		TraceID    string `parquet:"trace_id,dict"`
+	type plainTrace struct {
+		TraceID    string `parquet:"trace_id"`
 		ObjectHash int64  `parquet:"object_hash"`
 	}
-	var dictRows []dictTrace
+	var plainRows []plainTrace
 	for _, r := range rows {
-		dictRows = append(dictRows, dictTrace{r.TraceID, r.ObjectHash})
+		plainRows = append(plainRows, plainTrace{r.TraceID, r.ObjectHash})
 	}
-	dict := encodeWith(t, dictRows, parquet.PageBufferSize(4096), parquet.MaxRowsPerRowGroup(7000))
+	plain := encodeWith(t, plainRows, parquet.PageBufferSize(4096), parquet.MaxRowsPerRowGroup(7000))
 	written, err := EncodeIndex(rows)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestDecodeObjectTraces(t *testing.T) {
 	for name, data := range map[string][]byte{
 		"EncodeIndex": written,
 		"row groups":  encodeWith(t, rows, parquet.PageBufferSize(8192), parquet.MaxRowsPerRowGroup(7000)),
-		"dictionary":  dict,
+		"plain":       plain,
 	} {
 		got, err := DecodeObjectTraces(data)
 		if err != nil {
