@@ -43,10 +43,10 @@ type IndexRow struct {
 	// object in a partition reads this one column instead of six. Since schema version 2.
 	ObjectHash int64 `parquet:"object_hash"`
 	// PartRow and PartRows are where the object's rows lie in the merged part the index was
-	// written with (its kairn.index.part metadata): rows [PartRow, PartRow+PartRows), so that a
-	// trace's rows are found without scanning the part's trace_id column. PartRows 0: not known
-	// (an unmerged partition's objects, or a trace some row of which lies outside its objects'
-	// ranges). Since schema version 3.
+	// written with (its kairn.index.part metadata; without it they mean nothing): rows
+	// [PartRow, PartRow+PartRows), so that a trace's rows are found without scanning the part's
+	// trace_id column. PartRows 0: not known (a trace some row of which lies outside its
+	// objects' ranges). Since schema version 3.
 	PartRow  int64 `parquet:"part_row"`
 	PartRows int32 `parquet:"part_rows"`
 }

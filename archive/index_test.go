@@ -141,8 +141,16 @@ func TestDecodeIndexRejectsDamage(t *testing.T) {
 // addIndexSeeds seeds a fuzzer of index decoding with indexes of 0, 3 and 300 rows.
 func addIndexSeeds(f *testing.F) {
 	for _, n := range []int{0, 3, 300} {
-		data, err := EncodeIndex(randomIndexRows(n, uint64(n)))
+		rows := randomIndexRows(n, uint64(n))
+		data, err := EncodeIndex(rows)
 		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+		for i := range rows { // a merged partition's index: its rows placed in the part it names
+			rows[i].PartRow, rows[i].PartRows = int64(i*3), 3
+		}
+		if data, err = encodeIndex(rows, parquet.KeyValueMetadata(IndexPartKey, "merged-x.parquet")); err != nil {
 			f.Fatal(err)
 		}
 		f.Add(data)

@@ -120,6 +120,18 @@ func FuzzDecodeIndexTable(f *testing.F) {
 		if got.Len() > len(data) || len(got.Hashes) != got.Len() || len(got.Traces) != got.Len() {
 			t.Fatalf("%d objects, %d hashes, %d traces from %d bytes", got.Len(), len(got.Hashes), len(got.Traces), len(data))
 		}
+		if got.Part != "" && (len(got.PartRow) != got.Len() || len(got.PartRows) != got.Len()) {
+			t.Fatalf("%d objects, %d and %d part rows", got.Len(), len(got.PartRow), len(got.PartRows))
+		}
+		if len(got.TraceIDs) > 0 {
+			if rs, ok := got.RowsOf(map[string]bool{got.TraceIDs[0]: true}); ok {
+				for _, r := range rs {
+					if r.Start < 0 || r.End <= r.Start {
+						t.Fatalf("rows %v", r)
+					}
+				}
+			}
+		}
 		for c := range got.Strings {
 			for _, n := range got.Strings[c] {
 				if int(n) >= len(got.Ends) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 
 	"github.com/parquet-go/parquet-go"
@@ -43,7 +44,7 @@ func (t *ObjectTraces) RowsOf(traces map[string]bool) ([]RowRange, bool) {
 		if !wanted[n] {
 			continue
 		}
-		if t.PartRows[i] <= 0 || t.PartRow[i] < 0 {
+		if t.PartRows[i] <= 0 || t.PartRow[i] < 0 || t.PartRow[i] > math.MaxInt64-int64(t.PartRows[i]) {
 			return nil, false
 		}
 		out = append(out, RowRange{t.PartRow[i], t.PartRow[i] + int64(t.PartRows[i])})
@@ -155,32 +156,14 @@ func objectTracesOf(f *parquet.File, size int) (*ObjectTraces, error) {
 	for g, rg := range f.RowGroups() {
 		n := int(rg.NumRows())
 		before := len(t.Hashes)
-		err := eachPage(rg.ColumnChunks()[hashCol], func(p parquet.Page) error {
-			if values := p.Data(); values.Kind() == encoding.Int64 && p.NumNulls() == 0 && p.Dictionary() == nil {
-				t.Hashes = append(t.Hashes, values.Int64()...)
-				return nil
-			}
-			return fmt.Errorf("object_hash: a page of %s", p.Type())
-		})
+		err := appendPlain(rg.ColumnChunks()[hashCol], "object_hash", encoding.Int64, (*encoding.Values).Int64, &t.Hashes)
 		if err == nil && len(t.Hashes)-before != n {
 			err = fmt.Errorf("object_hash: %d values for %d rows", len(t.Hashes)-before, n)
 		}
 		if err == nil && t.Part != "" {
-			err = eachPage(rg.ColumnChunks()[rowCol], func(p parquet.Page) error {
-				if values := p.Data(); values.Kind() == encoding.Int64 && p.NumNulls() == 0 && p.Dictionary() == nil {
-					t.PartRow = append(t.PartRow, values.Int64()...)
-					return nil
-				}
-				return fmt.Errorf("part_row: a page of %s", p.Type())
-			})
+			err = appendPlain(rg.ColumnChunks()[rowCol], "part_row", encoding.Int64, (*encoding.Values).Int64, &t.PartRow)
 			if err == nil {
-				err = eachPage(rg.ColumnChunks()[rowsCol], func(p parquet.Page) error {
-					if values := p.Data(); values.Kind() == encoding.Int32 && p.NumNulls() == 0 && p.Dictionary() == nil {
-						t.PartRows = append(t.PartRows, values.Int32()...)
-						return nil
-					}
-					return fmt.Errorf("part_rows: a page of %s", p.Type())
-				})
+				err = appendPlain(rg.ColumnChunks()[rowsCol], "part_rows", encoding.Int32, (*encoding.Values).Int32, &t.PartRows)
 			}
 			if err == nil && (len(t.PartRow) != len(t.Hashes) || len(t.PartRows) != len(t.Hashes)) {
 				err = fmt.Errorf("part_row, part_rows: %d and %d values for %d rows", len(t.PartRow), len(t.PartRows), len(t.Hashes))
@@ -228,6 +211,17 @@ func objectTracesOf(f *parquet.File, size int) (*ObjectTraces, error) {
 		}
 	}
 	return t, nil
+}
+
+// appendPlain appends the values of a column chunk of plain pages without NULLs of kind to dst.
+func appendPlain[T int32 | int64](cc parquet.ColumnChunk, name string, kind encoding.Kind, values func(*encoding.Values) []T, dst *[]T) error {
+	return eachPage(cc, func(p parquet.Page) error {
+		if v := p.Data(); v.Kind() == kind && p.NumNulls() == 0 && p.Dictionary() == nil {
+			*dst = append(*dst, values(&v)...)
+			return nil
+		}
+		return fmt.Errorf("%s: a page of %s", name, p.Type())
+	})
 }
 
 // eachPage calls f with each page of a column chunk, in order.

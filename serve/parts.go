@@ -567,9 +567,12 @@ func fileCacheKey(o archive.ObjectInfo) string {
 // not describe the part); they are found by scanning instead.
 var errIndexMismatch = errors.New("the object index's rows of the trace hold other traces")
 
-// knownRuns are ranges of a part's rows as runs of each of its row groups, or false when they
-// lie past its rows.
+// knownRuns are ranges of a part's rows as runs of each of its row groups, or false when there
+// are none or they lie outside its rows.
 func knownRuns(rgs []parquet.RowGroup, known []archive.RowRange) ([][]run, bool) {
+	if known == nil {
+		return nil, false
+	}
 	runs := make([][]run, len(rgs))
 	base := int64(0)
 	for i, rg := range rgs {
@@ -582,7 +585,7 @@ func knownRuns(rgs []parquet.RowGroup, known []archive.RowRange) ([][]run, bool)
 		base += n
 	}
 	for _, k := range known {
-		if k.Start < 0 || k.End > base {
+		if k.Start < 0 || k.End < k.Start || k.End > base {
 			return nil, false
 		}
 	}
@@ -599,15 +602,16 @@ func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[st
 	}
 	md := pf.f.Metadata()
 	rgs := pf.f.RowGroups()
-	var want []byteRange
+	// 1. Where the trace's rows are: as the index says, else by scanning trace_id.
 	runs, fromIndex := knownRuns(rgs, known)
-	if known == nil || !fromIndex {
+	if !fromIndex {
 		var err error
 		if runs, err = pf.scanTraceRuns(sr, dicts, traces); err != nil || runs == nil {
 			return nil, err
 		}
 	}
 	// 2. The pages holding those runs, of every column.
+	var want []byteRange
 	for i, rg := range rgs {
 		if len(runs[i]) == 0 {
 			continue
