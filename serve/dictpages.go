@@ -258,8 +258,12 @@ func newHybridInt32(b []byte) (hybridInt32, error) {
 	return hybridInt32{data: b[1:], width: uint(b[0])}, nil
 }
 
-// at returns the value at position i, which is not before the last position asked for.
+// at returns the value at position i. Runs are read forward only: i must not lie before the run
+// of the last position asked for (positions asked for in increasing order never do).
 func (h *hybridInt32) at(i int) (int32, error) {
+	if i < h.start {
+		return 0, fmt.Errorf("value %d is before the run read, which starts at %d", i, h.start)
+	}
 	for i >= h.end {
 		if err := h.nextRun(); err != nil {
 			return 0, fmt.Errorf("value %d: %w", i, err)

@@ -72,6 +72,11 @@ func TestHybridInt32(t *testing.T) {
 					}
 				}
 			}
+			if n > 1000 {
+				if _, err := hybridValues(enc, []int{n - 1, 0}); err == nil && width > 0 && shape == "mixed" {
+					t.Errorf("width %d %s: value 0 read after value %d (another run) without error", width, shape, n-1)
+				}
+			}
 			if _, err := hybridValues(enc, []int{n + 8}); err == nil {
 				t.Errorf("width %d %s: a value past the runs read without error", width, shape)
 			}
