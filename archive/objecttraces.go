@@ -121,36 +121,26 @@ func decodeObjectTraces(data []byte) (*ObjectTraces, error) {
 // objectTracesOf decodes the object_hash and trace_id columns of an opened index file of size
 // bytes.
 func objectTracesOf(f *parquet.File, size int) (*ObjectTraces, error) {
-	hashCol, traceCol := -1, -1
+	flat := map[string]int{} // leaf index of each flat column, by name
 	for j, leaf := range f.Schema().Columns() {
-		switch {
-		case len(leaf) == 1 && leaf[0] == "object_hash":
-			hashCol = j
-		case len(leaf) == 1 && leaf[0] == "trace_id":
-			traceCol = j
+		if len(leaf) == 1 {
+			flat[leaf[0]] = j
 		}
 	}
-	if hashCol < 0 || traceCol < 0 {
+	hashCol, hasHash := flat["object_hash"]
+	traceCol, hasTrace := flat["trace_id"]
+	if !hasHash || !hasTrace {
 		return nil, fmt.Errorf("%w: object_hash or trace_id", ErrNoColumn)
 	}
 	if n := f.NumRows(); n < 0 || n > int64(size) {
 		return nil, fmt.Errorf("the footer claims %d rows in %d bytes", n, size)
 	}
 	t := &ObjectTraces{Hashes: make([]int64, 0, f.NumRows()), Traces: make([]int32, 0, f.NumRows())}
-	rowCol, rowsCol := -1, -1
-	if part, ok := f.Lookup(IndexPartKey); ok && part != "" {
-		for j, leaf := range f.Schema().Columns() {
-			switch {
-			case len(leaf) == 1 && leaf[0] == "part_row":
-				rowCol = j
-			case len(leaf) == 1 && leaf[0] == "part_rows":
-				rowsCol = j
-			}
-		}
-		if rowCol >= 0 && rowsCol >= 0 {
-			t.Part = part
-			t.PartRow, t.PartRows = make([]int64, 0, f.NumRows()), make([]int32, 0, f.NumRows())
-		}
+	rowCol, hasRow := flat["part_row"]
+	rowsCol, hasRows := flat["part_rows"]
+	if part, ok := f.Lookup(IndexPartKey); ok && part != "" && hasRow && hasRows {
+		t.Part = part
+		t.PartRow, t.PartRows = make([]int64, 0, f.NumRows()), make([]int32, 0, f.NumRows())
 	}
 	numbers := map[string]int32{}
 	for g, rg := range f.RowGroups() {
