@@ -37,12 +37,13 @@ import (
 // wholeLimit: parts up to this size are fetched in one piece.
 const wholeLimit = 256 << 10
 
-// mergeGap: ranges closer than this are fetched as one. A request costs more than the bytes:
-// S3's first byte takes ~20 ms where 256 KiB take 3–5 ms on one connection, and each request
-// costs CPU in the SDK and the server. On the synthetic archive from MinIO (first open of a
-// trace, 48 parts of 6 MB): a gap of 0 took 2.6 s p99, 16 KiB 1.1 s, 64 KiB 0.72 s, 256 KiB
-// 0.51–0.56 s (166 MB fetched), 1 MiB 0.46–0.47 s (310 MB, nearly the whole parts).
-var mergeGap int64 = 256 << 10
+// defaultRangeGap is ReaderConfig.RangeGap's default. On S3 a request costs more than the bytes
+// near it: its first byte takes ~20 ms where 2 MiB take ~20 ms more on one connection (AWS
+// suggests ranges of 8–16 MB), and each request costs CPU in the SDK and the server. On the
+// synthetic archive from MinIO (first open of a trace, 48 parts of 6 MB, alternated on one
+// machine): a gap of 256 KiB fetched 142 MB in 288 requests, p99 512–581 ms; 2 MiB fetched
+// 284 MB in 48, p99 309–405 ms (performance.md).
+const defaultRangeGap = 2 << 20
 
 // rangeSlack extends every fetched range: the page reader reads through a 4 KiB buffer and may
 // look a little past the last page it needs.
@@ -144,6 +145,7 @@ type sparseReader struct {
 	size  int64
 	mu    sync.Mutex
 	segs  []segment // sorted by off
+	gap   int64     // remote ranges closer than this are fetched as one
 	stats *readStats
 }
 
@@ -229,7 +231,7 @@ func (s *sparseReader) covered(r byteRange) bool {
 // source is remote.
 func (s *sparseReader) prefetch(ranges []byteRange) error {
 	var need []byteRange
-	gap := mergeGap
+	gap := s.gap
 	if !s.src.parallel() {
 		gap = 0 // a local file: a pread costs a syscall, not a round trip
 	}
@@ -307,14 +309,13 @@ type partFile struct {
 
 // openPartFile parses the footer and page index of a part (fetching only its tail unless the
 // part is small).
-func openPartFile(ctx context.Context, src partSource, o archive.ObjectInfo, stats *readStats) (*partFile, *sparseReader, error) {
-	sr := &sparseReader{ctx: ctx, src: src, size: o.Size, stats: stats}
+func openPartFile(sr *sparseReader, o archive.ObjectInfo) (*partFile, error) {
 	tail := min(o.Size, int64(64<<10))
 	if o.Size <= wholeLimit {
 		tail = o.Size
 	}
 	if err := sr.prefetch([]byteRange{{o.Size - tail, o.Size}}); err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", o.Key, err)
+		return nil, fmt.Errorf("read %s: %w", o.Key, err)
 	}
 	// The File keeps its reader; the cached one must not keep this request's bytes (or
 	// context): pages are read through PagesFrom with each request's own reader.
@@ -326,7 +327,7 @@ func openPartFile(ctx context.Context, src partSource, o archive.ObjectInfo, sta
 	})
 	dr.r = nil
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", o.Key, err)
+		return nil, fmt.Errorf("read %s: %w", o.Key, err)
 	}
 	pf := &partFile{f: f, size: o.Size, trace: -1}
 	var walk func(c *parquet.Column, elemDef int, list string)
@@ -367,9 +368,9 @@ func openPartFile(ctx context.Context, src partSource, o archive.ObjectInfo, sta
 	}
 	walk(f.Root(), 0, "")
 	if pf.trace < 0 {
-		return nil, nil, fmt.Errorf("read %s: no trace_id column", o.Key)
+		return nil, fmt.Errorf("read %s: no trace_id column", o.Key)
 	}
-	return pf, sr, nil
+	return pf, nil
 }
 
 const (
@@ -529,14 +530,13 @@ func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, trac
 	defer src.close()
 	fkey := fileCacheKey(o)
 	pf, _ := r.files.get(fkey)
-	var sr *sparseReader
+	sr := &sparseReader{ctx: ctx, src: src, size: o.Size, gap: r.rangeGap, stats: &r.stats}
 	if pf == nil {
-		if pf, sr, err = openPartFile(ctx, src, o, &r.stats); err != nil {
+		if pf, err = openPartFile(sr, o); err != nil {
 			return nil, err
 		}
 		r.files.put(fkey, pf, 1)
 	} else {
-		sr = &sparseReader{ctx: ctx, src: src, size: o.Size, stats: &r.stats}
 		if o.Size <= wholeLimit {
 			if err := sr.prefetch([]byteRange{{0, o.Size}}); err != nil {
 				return nil, fmt.Errorf("read %s: %w", o.Key, err)

@@ -34,6 +34,7 @@ type Reader struct {
 	maxRows  int
 	parallel int
 	listTTL  time.Duration
+	rangeGap int64
 
 	listMu sync.Mutex
 	listed *listing
@@ -70,6 +71,10 @@ type ReaderConfig struct {
 	// dictionaries (the uids and names of thousands of pods) are shared by every trace in it:
 	// kept, opening the next trace in the same windows decodes only the pages holding its rows.
 	CacheDictionaryBytes int64
+	// RangeGap: of a part in a remote store (S3), ranges closer than this many bytes are
+	// fetched in one request (default 2 MiB; negative: every range on its own). Raise it where
+	// requests cost more (a server sharing the reader's CPU), lower it where bytes do.
+	RangeGap int64
 }
 
 // cacheRowBytes is the unit of ReaderConfig.CacheRows.
@@ -104,7 +109,10 @@ func NewReader(store archive.Store, cfg ReaderConfig) *Reader {
 	if cfg.CacheDictionaryBytes == 0 {
 		cfg.CacheDictionaryBytes = 256 << 20
 	}
-	return &Reader{store: store, window: cfg.Window, maxRows: cfg.MaxRows, parallel: cfg.Parallel, listTTL: cfg.ListTTL,
+	if cfg.RangeGap == 0 {
+		cfg.RangeGap = defaultRangeGap
+	}
+	return &Reader{store: store, window: cfg.Window, maxRows: cfg.MaxRows, parallel: cfg.Parallel, listTTL: cfg.ListTTL, rangeGap: max(cfg.RangeGap, 0),
 		partitions: newLRU[*partitionData](int64(cfg.CacheRows)), files: newLRU[*partFile](int64(cfg.CacheFiles)),
 		rowCache: newLRU[[]archive.Span](int64(cfg.CacheTraceRows)), dicts: newLRU[*dictionary](cfg.CacheDictionaryBytes)}
 }
