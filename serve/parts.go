@@ -54,23 +54,33 @@ type partSource interface {
 	fetch(ctx context.Context, off, n int64) ([]byte, error)
 	parallel() bool // ranges are worth fetching concurrently (network)
 	close()
+	release(b []byte) // b, which fetch returned, is no longer used
 }
 
-type fileSource struct{ f *os.File }
+type fileSource struct {
+	f    *os.File
+	bufs *fetchBuffers
+}
 
 func (s fileSource) fetch(_ context.Context, off, n int64) ([]byte, error) {
-	b := make([]byte, n)
-	if _, err := s.f.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF)) {
-		return nil, err
+	b := s.bufs.get(int(n))
+	if k, err := s.f.ReadAt(b, off); k < len(b) {
+		s.bufs.put(b)
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // shorter than listed
+		}
+		return nil, fmt.Errorf("read %s [%d, %d): %w", s.f.Name(), off, off+n, err)
 	}
 	return b, nil
 }
-func (fileSource) parallel() bool { return false }
-func (s fileSource) close()       { s.f.Close() }
+func (fileSource) parallel() bool     { return false }
+func (s fileSource) close()           { s.f.Close() }
+func (s fileSource) release(b []byte) { s.bufs.put(b) }
 
 type rangeSource struct {
-	rr  archive.RangeReader
-	key string
+	rr   archive.RangeReader
+	key  string
+	bufs *fetchBuffers
 }
 
 func (s rangeSource) fetch(ctx context.Context, off, n int64) ([]byte, error) {
@@ -79,14 +89,16 @@ func (s rangeSource) fetch(ctx context.Context, off, n int64) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	b := make([]byte, n)
+	b := s.bufs.get(int(n))
 	if _, err := io.ReadFull(rc, b); err != nil {
+		s.bufs.put(b)
 		return nil, fmt.Errorf("read %s [%d, %d): %w", s.key, off, off+n, err)
 	}
 	return b, nil
 }
-func (rangeSource) parallel() bool { return true }
-func (rangeSource) close()         {}
+func (rangeSource) parallel() bool     { return true }
+func (rangeSource) close()             {}
+func (s rangeSource) release(b []byte) { s.bufs.put(b) }
 
 // wholeSource reads the object once with Get (stores that can do nothing else).
 type wholeSource struct {
@@ -109,6 +121,7 @@ func (s *wholeSource) fetch(ctx context.Context, off, n int64) ([]byte, error) {
 }
 func (*wholeSource) parallel() bool { return false }
 func (*wholeSource) close()         {}
+func (*wholeSource) release([]byte) {} // slices of the one object read
 
 func (r *Reader) openSource(o archive.ObjectInfo) (partSource, error) {
 	if ld, ok := r.store.(archive.LocalDirer); ok {
@@ -119,10 +132,10 @@ func (r *Reader) openSource(o archive.ObjectInfo) (partSource, error) {
 		if err != nil {
 			return nil, err
 		}
-		return fileSource{f}, nil
+		return fileSource{f, &r.bufs}, nil
 	}
 	if rr, ok := r.store.(archive.RangeReader); ok {
-		return rangeSource{rr, o.Key}, nil
+		return rangeSource{rr, o.Key, &r.bufs}, nil
 	}
 	return &wholeSource{store: r.store, key: o.Key}, nil
 }
@@ -207,6 +220,17 @@ func (s *sparseReader) fetch(off, n int64) ([]byte, error) {
 	s.stats.fetches.Add(1)
 	s.stats.bytes.Add(n)
 	return s.src.fetch(s.ctx, off, n)
+}
+
+// release gives the fetched ranges back to the source: nothing read from them may be used
+// afterwards (rows and dictionaries hold copies).
+func (s *sparseReader) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.segs {
+		s.src.release(g.b)
+	}
+	s.segs = nil
 }
 
 func (s *sparseReader) add(g segment) {
@@ -531,6 +555,7 @@ func (r *Reader) decodeTraceRows(ctx context.Context, o archive.ObjectInfo, trac
 	fkey := fileCacheKey(o)
 	pf, _ := r.files.get(fkey)
 	sr := &sparseReader{ctx: ctx, src: src, size: o.Size, gap: r.rangeGap, stats: &r.stats}
+	defer sr.release()
 	if pf == nil {
 		if pf, err = openPartFile(sr, o); err != nil {
 			return nil, err
