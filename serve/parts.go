@@ -37,12 +37,13 @@ import (
 // wholeLimit: parts up to this size are fetched in one piece.
 const wholeLimit = 256 << 10
 
-// defaultRangeGap is ReaderConfig.RangeGap's default. On S3 a request costs more than the bytes
-// near it: its first byte takes ~20 ms where 2 MiB take ~20 ms more on one connection (AWS
-// suggests ranges of 8–16 MB), and each request costs CPU in the SDK and the server. On the
-// synthetic archive from MinIO (first open of a trace, 48 parts of 6 MB, alternated on one
-// machine): a gap of 256 KiB fetched 142 MB in 288 requests, p99 512–581 ms; 2 MiB fetched
-// 284 MB in 48, p99 309–405 ms (performance.md).
+// defaultRangeGap is ReaderConfig.RangeGap's default. A request costs more than the bytes near
+// it: CPU in the SDK and the server, and on S3 ~20 ms to its first byte. On the synthetic
+// archive from MinIO (first open of a trace, 48 parts of 6 MB, alternated on one machine): a
+// gap of 256 KiB (the default until 2026-12-04) fetched 142 MB in 288 requests, p99 512–581
+// ms; 2 MiB fetched 284 MB in 48, p99 309–405 ms (query-server.md). On S3 requests run
+// concurrently and the bytes cost bandwidth (142 MB more is ~110 ms at 10 Gbit/s), so where
+// bandwidth is scarce a smaller gap may do better.
 const defaultRangeGap = 2 << 20
 
 // rangeSlack extends every fetched range: the page reader reads through a 4 KiB buffer and may
