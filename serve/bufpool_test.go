@@ -3,26 +3,38 @@ package serve
 import "testing"
 
 func TestFetchBuffers(t *testing.T) {
+	// Pooled sizes: a class's buffers hold what it is for, at most a quarter larger, and a
+	// class's size is in the class (so a buffer put back is found again).
+	lastClass := -1
+	for n := 128<<10 + 1; n <= 64<<20; n += 1 + n/97 {
+		c, size := bufClass(n)
+		if c < lastClass || c >= bufClasses || size < n || 4*size > 5*n {
+			t.Fatalf("bufClass(%d) = %d, %d after class %d", n, c, size, lastClass)
+		}
+		if c2, s2 := bufClass(size); c2 != c || s2 != size {
+			t.Fatalf("bufClass(%d) = %d, %d; of its size %d, %d", n, c, size, c2, s2)
+		}
+		lastClass = c
+	}
+	if lastClass != bufClasses-1 {
+		t.Fatalf("last class %d of %d", lastClass, bufClasses)
+	}
+	for _, n := range []int{0, 1, 128 << 10, 64<<20 + 1} {
+		if c, size := bufClass(n); c != -1 || size != n {
+			t.Fatalf("bufClass(%d) = %d, %d: want not pooled", n, c, size)
+		}
+	}
+
 	var p fetchBuffers
-	for _, n := range []int{1, 4096, 64 << 10, 64<<10 + 1, 5 << 20, 64 << 20} {
+	for _, n := range []int{1, 4096, 200 << 10, 5<<20 + 3, 64<<20 + 1} {
 		b := p.get(n)
-		if len(b) != n || cap(b)&(cap(b)-1) != 0 || cap(b) < 64<<10 {
-			t.Fatalf("get(%d): len %d cap %d", n, len(b), cap(b))
+		if _, size := bufClass(n); len(b) != n || cap(b) != size {
+			t.Fatalf("get(%d): len %d cap %d, want cap %d", n, len(b), cap(b), size)
 		}
 		p.put(b)
 	}
-	big := p.get(64<<20 + 1) // above every class: allocated, not kept
-	if len(big) != 64<<20+1 || bufClass(cap(big)) != -1 {
-		t.Fatalf("get(64 MiB + 1): len %d cap %d", len(big), cap(big))
-	}
-	p.put(big)
-	p.put(make([]byte, 100<<10)) // not a class's size: dropped
-	for range 3 {
-		if b := p.get(100 << 10); cap(b) != 128<<10 {
-			t.Fatalf("get(100 KiB): cap %d, want 128 KiB", cap(b))
-		}
-	}
-	if bufClass(0) != -1 || bufClass(-1) != -1 || bufClass(1) != 0 || bufClass(64<<10+1) != 1 {
-		t.Fatal("bufClass")
+	p.put(make([]byte, 200<<10)) // not a class's size: dropped
+	if b := p.get(200 << 10); cap(b) != 224<<10 {
+		t.Fatalf("get(200 KiB): cap %d, want 224 KiB", cap(b))
 	}
 }

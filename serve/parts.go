@@ -58,15 +58,11 @@ type partSource interface {
 	release(b []byte) // b, which fetch returned, is no longer used
 }
 
-type fileSource struct {
-	f    *os.File
-	bufs *fetchBuffers
-}
+type fileSource struct{ f *os.File }
 
 func (s fileSource) fetch(_ context.Context, off, n int64) ([]byte, error) {
-	b := s.bufs.get(int(n))
+	b := make([]byte, n) // page-sized (no gap between local ranges): not worth recycling
 	if k, err := s.f.ReadAt(b, off); k < len(b) {
-		s.bufs.put(b)
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF // shorter than listed
 		}
@@ -74,9 +70,9 @@ func (s fileSource) fetch(_ context.Context, off, n int64) ([]byte, error) {
 	}
 	return b, nil
 }
-func (fileSource) parallel() bool     { return false }
-func (s fileSource) close()           { s.f.Close() }
-func (s fileSource) release(b []byte) { s.bufs.put(b) }
+func (fileSource) parallel() bool { return false }
+func (s fileSource) close()       { s.f.Close() }
+func (fileSource) release([]byte) {}
 
 type rangeSource struct {
 	rr   archive.RangeReader
@@ -133,7 +129,7 @@ func (r *Reader) openSource(o archive.ObjectInfo) (partSource, error) {
 		if err != nil {
 			return nil, err
 		}
-		return fileSource{f, &r.bufs}, nil
+		return fileSource{f}, nil
 	}
 	if rr, ok := r.store.(archive.RangeReader); ok {
 		return rangeSource{rr, o.Key, &r.bufs}, nil

@@ -154,7 +154,11 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 			}
 			key := archive.PartKey("c", t0, "merged-"+name)
 			for sname, store := range stores {
-				r := NewReader(store, ReaderConfig{RangeGap: -1}) // so the bytes read show what was skipped
+				cfg := ReaderConfig{}
+				if name == "big" {
+					cfg.RangeGap = -1 // so the bytes read show what was skipped
+				}
+				r := NewReader(store, cfg)
 				var passBytes [2]int64
 				for pass := range 2 { // the second with the footer and dictionaries cached
 					rs.bytes, rs.ranges = 0, 0
@@ -164,6 +168,9 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 					if err != nil {
 						t.Fatalf("%s %s: %v", name, sname, err)
 					}
+					// Rows and cached dictionaries must not alias the fetched ranges, which went
+					// back to the Reader's buffers and will hold other bytes.
+					poisonBuffers(&r.bufs)
 					if len(got) != len(want) {
 						t.Fatalf("%s %s %v: %d rows, want %d", name, sname, traces, len(got), len(want))
 					}
@@ -337,6 +344,26 @@ func FuzzDictChunk(f *testing.F) {
 			}
 		}
 	})
+}
+
+// poisonBuffers overwrites the buffers p holds.
+func poisonBuffers(p *fetchBuffers) {
+	for c := range p.classes {
+		var held [][]byte
+		for {
+			b, ok := p.classes[c].Get().(*[]byte)
+			if !ok {
+				break
+			}
+			held = append(held, (*b)[:cap(*b)])
+		}
+		for _, b := range held {
+			for i := range b {
+				b[i] = 0xa5
+			}
+			p.put(b)
+		}
+	}
 }
 
 type memSource []byte
