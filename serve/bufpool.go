@@ -14,6 +14,11 @@ import (
 // than asked for); smaller and larger ones are allocated as asked and not kept.
 type fetchBuffers struct{ classes [bufClasses]sync.Pool }
 
+// remoteBuffers is shared by every Reader of the process: pools of Readers since dropped (a
+// test's, or a server's before a restart of its reader) would hold buffers no one reuses until
+// the garbage collector empties them, and a new Reader would start empty.
+var remoteBuffers fetchBuffers
+
 const (
 	minPooledShift = 17 // pooled: (128 KiB, 64 MiB]
 	maxPooledShift = 26

@@ -132,7 +132,7 @@ func (r *Reader) openSource(o archive.ObjectInfo) (partSource, error) {
 		return fileSource{f}, nil
 	}
 	if rr, ok := r.store.(archive.RangeReader); ok {
-		return rangeSource{rr, o.Key, &r.bufs}, nil
+		return rangeSource{rr, o.Key, &remoteBuffers}, nil
 	}
 	return &wholeSource{store: r.store, key: o.Key}, nil
 }

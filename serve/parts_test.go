@@ -170,7 +170,7 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 					}
 					// Rows and cached dictionaries must not alias the fetched ranges, which went
 					// back to the Reader's buffers and will hold other bytes.
-					poisonBuffers(&r.bufs)
+					poisonBuffers(&remoteBuffers)
 					if len(got) != len(want) {
 						t.Fatalf("%s %s %v: %d rows, want %d", name, sname, traces, len(got), len(want))
 					}

@@ -43,7 +43,6 @@ type Reader struct {
 	files      *lru[*partFile]      // cost: 1
 	rowCache   *lru[[]archive.Span] // a trace's rows of one part; cost: rows
 	dicts      *lru[*dictionary]    // a column chunk's dictionary; cost: bytes
-	bufs       fetchBuffers         // what parts' ranges are fetched into
 
 	stats readStats
 }
