@@ -75,9 +75,8 @@ func (s fileSource) close()       { s.f.Close() }
 func (fileSource) release([]byte) {}
 
 type rangeSource struct {
-	rr   archive.RangeReader
-	key  string
-	bufs *fetchBuffers
+	rr  archive.RangeReader
+	key string
 }
 
 func (s rangeSource) fetch(ctx context.Context, off, n int64) ([]byte, error) {
@@ -86,16 +85,16 @@ func (s rangeSource) fetch(ctx context.Context, off, n int64) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	b := s.bufs.get(int(n))
+	b := remoteBuffers.get(int(n))
 	if _, err := io.ReadFull(rc, b); err != nil {
-		s.bufs.put(b)
+		remoteBuffers.put(b)
 		return nil, fmt.Errorf("read %s [%d, %d): %w", s.key, off, off+n, err)
 	}
 	return b, nil
 }
-func (rangeSource) parallel() bool     { return true }
-func (rangeSource) close()             {}
-func (s rangeSource) release(b []byte) { s.bufs.put(b) }
+func (rangeSource) parallel() bool   { return true }
+func (rangeSource) close()           {}
+func (rangeSource) release(b []byte) { remoteBuffers.put(b) }
 
 // wholeSource reads the object once with Get (stores that can do nothing else).
 type wholeSource struct {
@@ -132,7 +131,7 @@ func (r *Reader) openSource(o archive.ObjectInfo) (partSource, error) {
 		return fileSource{f}, nil
 	}
 	if rr, ok := r.store.(archive.RangeReader); ok {
-		return rangeSource{rr, o.Key, &remoteBuffers}, nil
+		return rangeSource{rr, o.Key}, nil
 	}
 	return &wholeSource{store: r.store, key: o.Key}, nil
 }

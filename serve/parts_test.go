@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/parquet-go/parquet-go/compress/uncompressed"
 	"io"
 	"math/rand/v2"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/uncompressed"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/kairn-dev/kairn/archive"
@@ -121,8 +121,8 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 		// part-way through a chunk.
 		"dict-overflow": encodeWith(t, rows, parquet.PageBufferSize(4096), parquet.DictionaryMaxBytes(512)),
 		"pages-v1":      encodeWith(t, rows, parquet.PageBufferSize(4096), parquet.DataPageVersion(1)),
-		// Pages read straight out of the fetched ranges, which go back to the Reader's buffers
-		// after each part: a dictionary kept from the first pass must not alias them.
+		// Pages read straight out of the fetched ranges, which go back to remoteBuffers after
+		// each part: a dictionary kept from the first pass must not alias them.
 		"uncompressed": encodeWith(t, rows, parquet.PageBufferSize(4096), parquet.Compression(&uncompressed.Codec{})),
 	}
 	dir := t.TempDir()
@@ -169,7 +169,7 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 						t.Fatalf("%s %s: %v", name, sname, err)
 					}
 					// Rows and cached dictionaries must not alias the fetched ranges, which went
-					// back to the Reader's buffers and will hold other bytes.
+					// back to remoteBuffers and will hold other bytes.
 					poisonBuffers(&remoteBuffers)
 					if len(got) != len(want) {
 						t.Fatalf("%s %s %v: %d rows, want %d", name, sname, traces, len(got), len(want))
