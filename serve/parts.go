@@ -295,14 +295,25 @@ func (s *sparseReader) prefetch(ranges []byteRange) error {
 	return errors.Join(errs...)
 }
 
+// maxMergedRange: ranges are not merged past this size, so a part's row group of hundreds of
+// megabytes is still fetched over several connections at once (AWS suggests 8–16 MB a GET).
+const maxMergedRange = 16 << 20
+
+// mergeRanges sorts rs and merges those less than gap apart (or overlapping) while the merged
+// range stays within maxMergedRange.
 func mergeRanges(rs []byteRange, gap int64) []byteRange {
 	rs = slices.Clone(rs)
 	slices.SortFunc(rs, func(a, b byteRange) int { return cmp.Compare(a.off, b.off) })
 	var out []byteRange
 	for _, r := range rs {
-		if n := len(out); n > 0 && r.off <= out[n-1].end+gap {
-			out[n-1].end = max(out[n-1].end, r.end)
-			continue
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			overlaps := r.off <= last.end
+			near := r.off <= last.end+gap && max(r.end, last.end)-last.off <= maxMergedRange
+			if overlaps || near {
+				last.end = max(last.end, r.end)
+				continue
+			}
 		}
 		out = append(out, r)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -476,6 +477,26 @@ func TestTraceRowsMixedCodecs(t *testing.T) {
 		}
 		if r.stats.viaDictionary.Load() == 0 {
 			t.Errorf("pages v%d: no column read through its dictionary", version)
+		}
+	}
+}
+
+func TestMergeRanges(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name string
+		in   []byteRange
+		gap  int64
+		want []byteRange
+	}{
+		{"sorted and merged across a small gap", []byteRange{{300, 400}, {0, 100}, {150, 200}}, 60, []byteRange{{0, 200}, {300, 400}}},
+		{"no gap: only touching or overlapping", []byteRange{{0, 100}, {100, 150}, {120, 130}, {151, 160}}, 0, []byteRange{{0, 150}, {151, 160}}},
+		{"not merged past maxMergedRange", []byteRange{{0, 10 * mib}, {10*mib + 1, 15 * mib}, {15*mib + 1, 17 * mib}}, 2 * mib,
+			[]byteRange{{0, 15 * mib}, {15*mib + 1, 17 * mib}}},
+		{"overlapping ranges merge past it", []byteRange{{0, 15 * mib}, {14 * mib, 20 * mib}}, 2 * mib, []byteRange{{0, 20 * mib}}},
+	} {
+		if got := mergeRanges(c.in, c.gap); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }
