@@ -3,11 +3,15 @@ package serve
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -498,5 +502,27 @@ func TestMergeRanges(t *testing.T) {
 		if got := mergeRanges(c.in, c.gap); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestFileSourceShortRead: a local part shorter than its listing (truncated after the List) is
+// an error naming it, not zeros read past its end.
+func TestFileSourceShortRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "part.parquet")
+	if err := os.WriteFile(path, []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := fileSource{f}
+	defer src.close()
+	if b, err := src.fetch(context.Background(), 2, 8); err != nil || string(b) != "23456789" {
+		t.Fatalf("fetch [2, 10): %q, %v", b, err)
+	}
+	b, err := src.fetch(context.Background(), 4, 10)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("fetch [4, 14) of 10 bytes: %q, %v; want an unexpected EOF naming %s", b, err, path)
 	}
 }
