@@ -382,12 +382,15 @@ type chunkDicts struct {
 
 func (d *chunkDicts) key(rg, col int) string { return fmt.Sprintf("%s\x00%d\x00%d", d.file, rg, col) }
 
-func (d *chunkDicts) cached(rg, col int) bool {
-	if _, ok := d.read[[2]int{rg, col}]; ok {
-		return true
+func (d *chunkDicts) cached(rg, col int) bool { return d.peek(rg, col) != nil }
+
+// peek returns the chunk's dictionary if it is decoded already (nil if not).
+func (d *chunkDicts) peek(rg, col int) *dictionary {
+	if v, ok := d.read[[2]int{rg, col}]; ok {
+		return v
 	}
-	_, ok := d.cache.get(d.key(rg, col))
-	return ok
+	v, _ := d.cache.get(d.key(rg, col))
+	return v
 }
 
 func (d *chunkDicts) get(sr *sparseReader, rg, col int, md *format.ColumnMetaData) (*dictionary, error) {
@@ -452,6 +455,11 @@ func (pf *partFile) decodeDictColumn(sr *sparseReader, dicts *chunkDicts, i, j i
 		return err
 	}
 	set := pf.leaves[j].str
+	if fill := pf.constantChunk(dicts, i, j); fill != nil { // the dictionary just decoded is one value
+		fill(rows)
+		sr.stats.constantChunks.Add(1)
+		return nil
+	}
 	out := 0
 	err = c.visit(runs, func(_ int64, ix int32) {
 		if ix >= 0 {

@@ -1,8 +1,10 @@
 package serve
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -142,6 +144,7 @@ type byteRange struct{ off, end int64 }
 type readStats struct {
 	fetches, bytes, misses atomic.Int64
 	viaDictionary          atomic.Int64 // column chunks decoded through their dictionary, not FilePages
+	constantChunks         atomic.Int64 // column chunks of one value, filled without their data pages
 	indexMismatches        atomic.Int64 // parts whose object index placed a trace wrongly (scanned instead)
 	traceScans             atomic.Int64 // parts whose trace_id column was scanned for a trace
 }
@@ -649,7 +652,7 @@ func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[st
 			continue
 		}
 		for j, cc := range rg.ColumnChunks() {
-			if !wanted(j) {
+			if !wanted(j) || pf.constantChunk(dicts, i, j) != nil {
 				continue
 			}
 			want = append(want, pageRanges(&md.RowGroups[i].Columns[j].MetaData, cc, runs[i], dicts.cached(i, j))...)
@@ -676,6 +679,11 @@ func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[st
 				continue
 			}
 			lf := &pf.leaves[j]
+			if fill := pf.constantChunk(dicts, i, j); fill != nil {
+				fill(rows)
+				sr.stats.constantChunks.Add(1)
+				continue
+			}
 			if lf.str != nil {
 				err := pf.decodeDictColumn(sr, dicts, i, j, runs[i], rows)
 				if err == nil {
@@ -699,6 +707,48 @@ func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[st
 		}
 	}
 	return out, nil
+}
+
+// constantChunk says, when column j of row group i is known to hold one value in every row
+// without reading its data pages, how to set it on rows (else nil): a required column whose
+// dictionary, already decoded, is one value, or a required fixed-width one whose statistics'
+// minimum and maximum are equal (window_start; exact for integers, unlike a byte array's bounds,
+// which a writer may truncate).
+func (pf *partFile) constantChunk(dicts *chunkDicts, i, j int) func(rows []archive.Span) {
+	lf := &pf.leaves[j]
+	md := &pf.f.Metadata().RowGroups[i].Columns[j].MetaData
+	if lf.list != listNone || lf.maxDef != 0 || md.NumValues != pf.f.Metadata().RowGroups[i].NumRows {
+		return nil
+	}
+	if lf.str != nil {
+		d := dicts.peek(i, j)
+		if d == nil || d.len() != 1 || !allDictionaryPages(md) {
+			return nil
+		}
+		return func(rows []archive.Span) {
+			for k := range rows {
+				*lf.str(&rows[k]) = d.value(0)
+			}
+		}
+	}
+	st := &md.Statistics
+	if lf.set == nil || len(st.MinValue) == 0 || !bytes.Equal(st.MinValue, st.MaxValue) {
+		return nil
+	}
+	var v parquet.Value
+	switch {
+	case md.Type == format.Int64 && len(st.MinValue) == 8:
+		v = parquet.Int64Value(int64(binary.LittleEndian.Uint64(st.MinValue)))
+	case md.Type == format.Int32 && len(st.MinValue) == 4:
+		v = parquet.Int32Value(int32(binary.LittleEndian.Uint32(st.MinValue)))
+	default:
+		return nil
+	}
+	return func(rows []archive.Span) {
+		for k := range rows {
+			lf.set(&rows[k], v, nil)
+		}
+	}
 }
 
 // scanTraceRuns finds the runs of rows of each row group whose trace_id is in traces by reading

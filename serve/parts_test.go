@@ -129,6 +129,8 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 		// Pages read straight out of the fetched ranges, which go back to remoteBuffers after
 		// each part: a dictionary kept from the first pass must not alias them.
 		"uncompressed": encodeWith(t, rows, parquet.PageBufferSize(4096), parquet.Compression(&uncompressed.Codec{})),
+		// Columns of one value in some row groups and not in others (window_start, cluster).
+		"mixed-values": encodeWith(t, mixedValues(rows), parquet.PageBufferSize(4096), parquet.MaxRowsPerRowGroup(700)),
 	}
 	dir := t.TempDir()
 	local, err := archive.OpenLocal(dir)
@@ -169,6 +171,7 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 					rs.bytes, rs.ranges = 0, 0
 					r.stats.misses.Store(0)
 					r.stats.viaDictionary.Store(0)
+					r.stats.constantChunks.Store(0)
 					got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, traces, true, nil)
 					if err != nil {
 						t.Fatalf("%s %s: %v", name, sname, err)
@@ -185,6 +188,11 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 						}
 					}
 					via[fmt.Sprintf("%s %s %v %d", name, sname, traces, pass)] = r.stats.viaDictionary.Load()
+					// Every row's cluster, resource and window_start is the same: those chunks
+					// are filled without their pages (the dictionaries once cached).
+					if len(want) > 0 && pass == 1 && name != "mixed-values" && r.stats.constantChunks.Load() == 0 {
+						t.Errorf("%s %s %v: no column chunk filled as one value", name, sname, traces)
+					}
 					passBytes[pass] = rs.bytes
 					if sname == "ranged" && name == "big" && pass == 1 && len(want) > 0 && passBytes[1] >= passBytes[0] {
 						t.Errorf("%s %v: %d bytes read with the dictionaries cached, %d without", name, traces, passBytes[1], passBytes[0])
@@ -218,6 +226,16 @@ func TestTraceRowsMatchesFullRead(t *testing.T) {
 			}
 		}
 	}
+}
+
+// mixedValues are rows whose window_start and cluster vary in every 700 rows but the first 700.
+func mixedValues(rows []archive.Span) []archive.Span {
+	out := slices.Clone(rows)
+	for i := 700; i < len(out); i += 97 {
+		out[i].WindowStart = out[i].WindowStart.Add(30 * time.Minute)
+		out[i].Cluster = "c2"
+	}
+	return out
 }
 
 // TestTraceRowsAtIndexRanges: given where a trace's rows lie (as a merged partition's object
