@@ -104,12 +104,16 @@ func kindRank(k string) int {
 // tables are megabytes (a codec per part allocated them anew each time).
 //
 // Fresh parts, the flusher's, are written at zstd's fastest level: they are written on the
-// ingest's one core, and read only until the merger rewrites their partition. The merger and
-// everything else that stays in the archive use the default level. On the generated traffic
-// the fastest level makes parts 16 % larger (91.7 against 78.9 B/span) and encoding ~20 %
-// cheaper.
+// ingest's one core, and read only until the merger rewrites their partition. On the generated
+// traffic the fastest level makes parts 16 % larger than the default (91.7 against 78.9 B/span)
+// and encoding ~20 % cheaper. What the merger writes stays, and is read by every report and
+// trace: merged parts and object indexes use the "better compression" level. On the synthetic
+// archive of 10 M spans that took merged parts from 878 to 687 MB and indexes from 163 to 115
+// MB, a trace from MinIO fetches 22 % fewer bytes (first open p50 330 -> 256-278 ms), the
+// reports ran as fast with the same output, and encoding a merged part costs ~35 % more
+// (190k -> 145k rows/s).
 var (
-	zstdCodec      = &zstd.Codec{Level: zstd.SpeedDefault}
+	zstdCodec      = &zstd.Codec{Level: zstd.SpeedBetterCompression}
 	zstdCodecFresh = &zstd.Codec{Level: zstd.SpeedFastest}
 )
 

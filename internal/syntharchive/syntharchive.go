@@ -31,8 +31,9 @@ import (
 // at zstd's fastest level: 857 MiB instead of 811). v5: object indexes of schema version 2 (with
 // object_hash). v6: merged parts with small pages for the columns only traces read
 // (archive.EncodeParquet). v7: object indexes of schema version 3 (where each object's rows lie).
-// v8: the index's trace_id dictionary-encoded.
-const synthVersion = 8
+// v8: the index's trace_id dictionary-encoded. v9: merged parts and indexes at zstd's "better
+// compression" level.
+const synthVersion = 9
 
 // Clusters is how many clusters the archive has.
 const Clusters = synthClusters
