@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"strconv"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
@@ -380,36 +381,44 @@ type chunkDicts struct {
 	buf   pageBuffers
 }
 
-func (d *chunkDicts) key(rg, col int) string { return fmt.Sprintf("%s\x00%d\x00%d", d.file, rg, col) }
+func (d *chunkDicts) key(rg, col int) string {
+	k := append(append(make([]byte, 0, len(d.file)+16), d.file...), 0)
+	k = append(strconv.AppendInt(k, int64(rg), 10), 0)
+	return string(strconv.AppendInt(k, int64(col), 10))
+}
 
 func (d *chunkDicts) cached(rg, col int) bool { return d.peek(rg, col) != nil }
 
-// peek returns the chunk's dictionary if it is decoded already (nil if not).
+// peek returns the chunk's dictionary if it is decoded already (nil if not). One found in the
+// cache is kept for the rest of the request, which asks for it again.
 func (d *chunkDicts) peek(rg, col int) *dictionary {
 	if v, ok := d.read[[2]int{rg, col}]; ok {
 		return v
 	}
-	v, _ := d.cache.get(d.key(rg, col))
+	v, ok := d.cache.get(d.key(rg, col))
+	if ok {
+		d.keep(rg, col, v)
+	}
 	return v
 }
 
-func (d *chunkDicts) get(sr *sparseReader, rg, col int, md *format.ColumnMetaData) (*dictionary, error) {
-	if v, ok := d.read[[2]int{rg, col}]; ok {
-		return v, nil
-	}
-	k := d.key(rg, col)
-	v, ok := d.cache.get(k)
-	if !ok {
-		var err error
-		if v, err = decodeDictionary(sr, md); err != nil {
-			return nil, err
-		}
-		d.cache.put(k, v, v.bytes())
-	}
+func (d *chunkDicts) keep(rg, col int, v *dictionary) {
 	if d.read == nil {
 		d.read = map[[2]int]*dictionary{}
 	}
 	d.read[[2]int{rg, col}] = v
+}
+
+func (d *chunkDicts) get(sr *sparseReader, rg, col int, md *format.ColumnMetaData) (*dictionary, error) {
+	if v := d.peek(rg, col); v != nil {
+		return v, nil
+	}
+	v, err := decodeDictionary(sr, md)
+	if err != nil {
+		return nil, err
+	}
+	d.cache.put(d.key(rg, col), v, v.bytes())
+	d.keep(rg, col, v)
 	return v, nil
 }
 
