@@ -26,11 +26,17 @@ type ObjectTraces struct {
 	PartRows []int32
 }
 
-// RowRange is rows [Start, End) of a part.
-type RowRange struct{ Start, End int64 }
+// RowRange is rows [Start, End) of a part, the rows of one object: Object is its ObjectHash,
+// Trace its trace_id, as the index says.
+type RowRange struct {
+	Start, End int64
+	Object     int64
+	Trace      string
+}
 
-// RowsOf returns where the rows of traces lie in Part, sorted and merged, or false when that is
-// not known for one of them (see IndexRow.PartRows).
+// RowsOf returns where the rows of traces lie in Part, one range an object, sorted, or false
+// when that is not known for one of them (see IndexRow.PartRows) or the ranges overlap (an
+// index that cannot describe a part).
 func (t *ObjectTraces) RowsOf(traces map[string]bool) ([]RowRange, bool) {
 	if t.PartRows == nil {
 		return nil, false
@@ -47,18 +53,15 @@ func (t *ObjectTraces) RowsOf(traces map[string]bool) ([]RowRange, bool) {
 		if t.PartRows[i] <= 0 || t.PartRow[i] < 0 || t.PartRow[i] > math.MaxInt64-int64(t.PartRows[i]) {
 			return nil, false
 		}
-		out = append(out, RowRange{t.PartRow[i], t.PartRow[i] + int64(t.PartRows[i])})
+		out = append(out, RowRange{Start: t.PartRow[i], End: t.PartRow[i] + int64(t.PartRows[i]), Object: t.Hashes[i], Trace: t.TraceIDs[n]})
 	}
 	slices.SortFunc(out, func(a, b RowRange) int { return cmp.Compare(a.Start, b.Start) })
-	merged := out[:0]
-	for _, r := range out {
-		if k := len(merged) - 1; k >= 0 && r.Start <= merged[k].End {
-			merged[k].End = max(merged[k].End, r.End)
-			continue
+	for i := 1; i < len(out); i++ {
+		if out[i].Start < out[i-1].End {
+			return nil, false
 		}
-		merged = append(merged, r)
 	}
-	return merged, true
+	return out, true
 }
 
 // TracesOf returns the trace ids of the rows whose object_hash has hash's bits of mask (-1: is

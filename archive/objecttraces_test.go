@@ -141,20 +141,28 @@ func TestIndexRowRanges(t *testing.T) {
 			}
 			continue
 		}
+		// One range an object: its run of rows in the part.
 		var want []RowRange
 		for i := range part {
-			if part[i].TraceID != trace {
+			r := &part[i]
+			if r.TraceID != trace {
 				continue
 			}
-			if k := len(want) - 1; k >= 0 && want[k].End == int64(i) {
+			if k := len(want) - 1; k >= 0 && want[k].End == int64(i) && part[i-1].UID == r.UID && part[i-1].Name == r.Name && part[i-1].Resource == r.Resource {
 				want[k].End++
 			} else {
-				want = append(want, RowRange{int64(i), int64(i) + 1})
+				want = append(want, RowRange{Start: int64(i), End: int64(i) + 1, Trace: trace,
+					Object: ObjectHash(r.Cluster, r.APIGroup, r.Resource, r.Namespace, r.Name, r.UID)})
 			}
 		}
 		if !ok || !slices.Equal(got, want) {
 			t.Errorf("%s: RowsOf = %v %v, the part's rows of it are %v", trace, got, ok, want)
 		}
+	}
+	// Ranges that overlap describe no part.
+	bad := &ObjectTraces{Hashes: []int64{1, 2}, Traces: []int32{0, 0}, TraceIDs: []string{"t"}, Part: "p", PartRow: []int64{0, 3}, PartRows: []int32{4, 2}}
+	if rs, ok := bad.RowsOf(map[string]bool{"t": true}); ok {
+		t.Errorf("overlapping ranges: %v", rs)
 	}
 	// An unmerged index (EncodeIndex) names no part.
 	plain, err := EncodeIndex(BuildIndex(part))

@@ -173,7 +173,7 @@ func TestReaderCacheSurvivesMergeWithinTTL(t *testing.T) {
 }
 
 // TestTraceFromIndexesOfBothVersions: a merged partition's trace is found through the index's
-// object_hash and trace_id columns (schema version 2), and through a version 1 index (no
+// object_hash and trace_id columns, its rows where the index places them (schema version 3), and through a version 1 index (no
 // object_hash: decoded whole and hashed); both give the trace as the parts hold it: every
 // observation row of trace-dep, and one span per object (its windows stitched together).
 func TestTraceFromIndexesOfBothVersions(t *testing.T) {
@@ -201,16 +201,23 @@ func TestTraceFromIndexesOfBothVersions(t *testing.T) {
 				}
 			}
 		}
-		if _, err := archive.MergePartition(ctx, store, pp, keepRows); err != nil {
+		// Sorted by object, as link.MergeRows leaves them: each object's rows a run the index places.
+		sorted := func(r []archive.Span) []archive.Span { archive.SortSpans(r); return r }
+		if _, err := archive.MergePartition(ctx, store, pp, sorted); err != nil {
 			t.Fatal(err)
 		}
 	}
 	id := TraceID{Pipeline: Pipeline{Display: DisplayTree, Selector: SelectFullTree}, Object: dep.Hash(), Start: t0, End: t0.Add(90 * time.Minute)}
-	check := func(version string) {
+	check := func(version string, placed bool) {
 		t.Helper()
-		tr, err := NewReader(store, ReaderConfig{}).Trace(ctx, id)
+		r := NewReader(store, ReaderConfig{})
+		tr, err := r.Trace(ctx, id)
 		if err != nil {
 			t.Fatalf("index version %s: %v", version, err)
+		}
+		// A version 3 index places the rows (the part's trace_id column is not read).
+		if s, m := r.stats.traceScans.Load(), r.stats.indexMismatches.Load(); (s == 0) != placed || m != 0 {
+			t.Errorf("index version %s: %d parts scanned for the trace, %d index mismatches", version, s, m)
 		}
 		got, gotObjects := map[string]bool{}, map[string]bool{}
 		for _, s := range tr.Spans {
@@ -229,7 +236,7 @@ func TestTraceFromIndexesOfBothVersions(t *testing.T) {
 			}
 		}
 	}
-	check("2")
+	check(archive.SchemaVersion, true)
 	// The same partitions with version 1 indexes: the columns of IndexRow but object_hash.
 	type v1 struct {
 		Cluster     string    `parquet:"cluster,dict"`
@@ -267,7 +274,7 @@ func TestTraceFromIndexesOfBothVersions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	check("1")
+	check("1", false)
 }
 
 // TestSearchMergedMatchesUnmerged: a search finds the same traces in merged partitions (from

@@ -619,22 +619,17 @@ func knownRuns(rgs []parquet.RowGroup, known []archive.RowRange) ([][]run, bool)
 		}
 		base += n
 	}
+	end := int64(0)
 	for _, k := range known {
-		if k.Start < 0 || k.End < k.Start || k.End > base {
+		if k.Start < end || k.End < k.Start || k.End > base { // unsorted, overlapping or outside
 			return nil, false
 		}
+		end = k.End
 	}
 	return runs, true
 }
 
 func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[string]bool, all bool, known []archive.RowRange) ([]archive.Span, error) {
-	wanted := func(j int) bool {
-		if j >= len(pf.leaves) {
-			return false
-		}
-		lf := &pf.leaves[j]
-		return (lf.set != nil || lf.setLink != nil || lf.setChange != nil) && (all || !unservedColumns[lf.path])
-	}
 	md := pf.f.Metadata()
 	rgs := pf.f.RowGroups()
 	// 1. Where the trace's rows are: as the index says, else by scanning trace_id.
@@ -644,6 +639,13 @@ func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[st
 		if runs, err = pf.scanTraceRuns(sr, dicts, traces); err != nil || runs == nil {
 			return nil, err
 		}
+	}
+	wanted := func(j int) bool {
+		if j >= len(pf.leaves) || (fromIndex && j == pf.trace) { // the index gives the trace ids
+			return false
+		}
+		lf := &pf.leaves[j]
+		return (lf.set != nil || lf.setLink != nil || lf.setChange != nil) && (all || !unservedColumns[lf.path])
 	}
 	// 2. The pages holding those runs, of every column.
 	var want []byteRange
@@ -700,13 +702,43 @@ func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[st
 		out = append(out, rows...)
 	}
 	if fromIndex {
-		for i := range out {
-			if !traces[out[i].TraceID] {
-				return nil, errIndexMismatch
-			}
+		if err := labelIndexedRows(out, known); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// labelIndexedRows checks that the rows read at the index's ranges (in order, one range an
+// object) are the objects it says, by the hash of their key, and gives them the index's trace
+// ids; errIndexMismatch if they are not. The index is written with its part from the same rows,
+// but a part it does not describe must not be served as if it did.
+func labelIndexedRows(rows []archive.Span, known []archive.RowRange) error {
+	at := 0
+	for _, k := range known {
+		n := int(k.End - k.Start)
+		if n <= 0 || at+n > len(rows) {
+			return errIndexMismatch
+		}
+		obj := rows[at : at+n]
+		o := &obj[0]
+		if archive.ObjectHash(o.Cluster, o.APIGroup, o.Resource, o.Namespace, o.Name, o.UID) != k.Object {
+			return errIndexMismatch
+		}
+		for i := range obj {
+			r := &obj[i]
+			if r.Cluster != o.Cluster || r.APIGroup != o.APIGroup || r.Resource != o.Resource ||
+				r.Namespace != o.Namespace || r.Name != o.Name || r.UID != o.UID {
+				return errIndexMismatch
+			}
+			r.TraceID = k.Trace
+		}
+		at += n
+	}
+	if at != len(rows) {
+		return errIndexMismatch
+	}
+	return nil
 }
 
 // constantChunk says, when column j of row group i is known to hold one value in every row

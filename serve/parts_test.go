@@ -239,9 +239,9 @@ func mixedValues(rows []archive.Span) []archive.Span {
 }
 
 // TestTraceRowsAtIndexRanges: given where a trace's rows lie (as a merged partition's object
-// index says), the same rows as a scan of the part's trace_id column, without that scan; given
-// ranges that hold other traces (an index that does not describe the part), the same rows
-// again, by a scan.
+// index says: one range an object, with its hash and trace), the same rows as a scan of the
+// part's trace_id column, without that scan; given ranges that hold other objects, or name
+// other objects (an index that does not describe the part), the same rows again, by a scan.
 func TestTraceRowsAtIndexRanges(t *testing.T) {
 	ctx := context.Background()
 	rows := randomRows(6000, 40)
@@ -264,26 +264,44 @@ func TestTraceRowsAtIndexRanges(t *testing.T) {
 		}
 		for _, traces := range []map[string]bool{{"trace-1": true}, {"trace-0": true, "trace-3": true}} {
 			var want []archive.Span
-			var exact, shifted []archive.RowRange
+			var exact, shifted, misnamed []archive.RowRange
 			for i, r := range rows {
 				if !traces[r.TraceID] {
 					continue
 				}
 				want = append(want, r)
-				if k := len(exact) - 1; k >= 0 && exact[k].End == int64(i) {
+				if k := len(exact) - 1; k >= 0 && exact[k].End == int64(i) && rows[i-1].UID == r.UID {
 					exact[k].End++
 				} else {
-					exact = append(exact, archive.RowRange{Start: int64(i), End: int64(i) + 1})
+					exact = append(exact, archive.RowRange{Start: int64(i), End: int64(i) + 1, Trace: r.TraceID,
+						Object: archive.ObjectHash(r.Cluster, r.APIGroup, r.Resource, r.Namespace, r.Name, r.UID)})
 				}
 			}
-			for _, r := range exact {
-				shifted = append(shifted, archive.RowRange{Start: r.Start + 1, End: min(r.End+1, int64(len(rows)))})
+			for i, r := range exact {
+				s := r
+				s.Start, s.End = r.Start+1, min(r.End+1, int64(len(rows)))
+				shifted = append(shifted, s)
+				m := r
+				m.Object = exact[(i+1)%len(exact)].Object
+				misnamed = append(misnamed, m)
+			}
+			// An object's range one row longer, into the rows of an object of another trace.
+			overlong := slices.Clone(exact)
+			for i := range overlong {
+				next := int64(len(rows))
+				if i+1 < len(overlong) {
+					next = overlong[i+1].Start
+				}
+				if overlong[i].End < next {
+					overlong[i].End++
+					break
+				}
 			}
 			for _, c := range []struct {
 				name              string
 				known             []archive.RowRange
 				scans, mismatches int64
-			}{{"scan", nil, 1, 0}, {"exact", exact, 0, 0}, {"shifted", shifted, 1, 1}} {
+			}{{"scan", nil, 1, 0}, {"exact", exact, 0, 0}, {"shifted", shifted, 1, 1}, {"misnamed", misnamed, 1, 1}, {"overlong", overlong, 1, 1}} {
 				r := NewReader(local, ReaderConfig{})
 				got, err := r.decodeTraceRows(ctx, archive.ObjectInfo{Key: key, Size: int64(len(data)), Modified: t0}, traces, true, c.known)
 				if err != nil {
