@@ -29,12 +29,14 @@ type Span struct {
 	SpanID       string `parquet:"span_id"`
 	ParentSpanID string `parquet:"parent_span_id,optional"`
 
-	Cluster    string `parquet:"cluster,dict"`
-	APIGroup   string `parquet:"api_group,optional,dict"`
-	Resource   string `parquet:"resource,dict"`
-	Namespace  string `parquet:"namespace,optional,dict"`
-	Name       string `parquet:"name,dict"`
-	UID        string `parquet:"uid,optional,dict"`
+	Cluster   string `parquet:"cluster,dict"`
+	APIGroup  string `parquet:"api_group,optional,dict"`
+	Resource  string `parquet:"resource,dict"`
+	Namespace string `parquet:"namespace,optional,dict"`
+	Name      string `parquet:"name,dict"`
+	// uid is not compressed: random hex, which zstd only halves, by Huffman coding whose
+	// decoding was a sixth of a trace's first read in its windows (docs/archive-format.md).
+	UID        string `parquet:"uid,optional,dict,uncompressed"`
 	ObjectKind string `parquet:"object_kind,optional,dict"`
 
 	ParentCluster   string `parquet:"parent_cluster,optional,dict"`

@@ -32,8 +32,8 @@ import (
 // object_hash). v6: merged parts with small pages for the columns only traces read
 // (archive.EncodeParquet). v7: object indexes of schema version 3 (where each object's rows lie).
 // v8: the index's trace_id dictionary-encoded. v9: merged parts and indexes at zstd's "better
-// compression" level. v10: start_time delta-encoded.
-const synthVersion = 10
+// compression" level. v10: start_time delta-encoded. v11: uid uncompressed.
+const synthVersion = 11
 
 // Clusters is how many clusters the archive has.
 const Clusters = synthClusters
