@@ -173,9 +173,10 @@ func TestReaderCacheSurvivesMergeWithinTTL(t *testing.T) {
 }
 
 // TestTraceFromIndexesOfBothVersions: a merged partition's trace is found through the index's
-// object_hash and trace_id columns, its rows where the index places them (schema version 3), and through a version 1 index (no
-// object_hash: decoded whole and hashed); both give the trace as the parts hold it: every
-// observation row of trace-dep, and one span per object (its windows stitched together).
+// object_hash and trace_id columns, its rows where the index places them (schema version 3),
+// and through a version 1 index (no object_hash: decoded whole and hashed); both give the
+// trace as the parts hold it: every observation row of trace-dep, and one span per object (its
+// windows stitched together).
 func TestTraceFromIndexesOfBothVersions(t *testing.T) {
 	ctx := context.Background()
 	store, dep := testArchive(t, 3)

@@ -463,12 +463,10 @@ func (pf *partFile) decodeDictColumn(sr *sparseReader, dicts *chunkDicts, i, j i
 	if err != nil {
 		return err
 	}
-	set := pf.leaves[j].str
-	if fill := pf.constantChunk(dicts, i, j); fill != nil { // the dictionary just decoded is one value
-		fill(rows)
-		sr.stats.constantChunks.Add(1)
+	if pf.fillConstant(sr, dicts, i, j, rows) { // the dictionary just decoded is one value
 		return nil
 	}
+	set := pf.leaves[j].str
 	out := 0
 	err = c.visit(runs, func(_ int64, ix int32) {
 		if ix >= 0 {

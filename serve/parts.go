@@ -681,9 +681,7 @@ func (pf *partFile) traceRows(sr *sparseReader, dicts *chunkDicts, traces map[st
 				continue
 			}
 			lf := &pf.leaves[j]
-			if fill := pf.constantChunk(dicts, i, j); fill != nil {
-				fill(rows)
-				sr.stats.constantChunks.Add(1)
+			if pf.fillConstant(sr, dicts, i, j, rows) {
 				continue
 			}
 			if lf.str != nil {
@@ -781,6 +779,17 @@ func (pf *partFile) constantChunk(dicts *chunkDicts, i, j int) func(rows []archi
 			lf.set(&rows[k], v, nil)
 		}
 	}
+}
+
+// fillConstant sets column j of rows (of row group i) to its one value, if constantChunk knows it.
+func (pf *partFile) fillConstant(sr *sparseReader, dicts *chunkDicts, i, j int, rows []archive.Span) bool {
+	fill := pf.constantChunk(dicts, i, j)
+	if fill == nil {
+		return false
+	}
+	fill(rows)
+	sr.stats.constantChunks.Add(1)
+	return true
 }
 
 // scanTraceRuns finds the runs of rows of each row group whose trace_id is in traces by reading
