@@ -719,17 +719,15 @@ func labelIndexedRows(rows []archive.Span, known []archive.RowRange) error {
 			return errIndexMismatch
 		}
 		obj := rows[at : at+n]
-		o := &obj[0]
-		if archive.ObjectHash(o.Cluster, o.APIGroup, o.Resource, o.Namespace, o.Name, o.UID) != k.Object {
+		key := spanKey(&obj[0])
+		if key.Hash().value() != k.Object {
 			return errIndexMismatch
 		}
 		for i := range obj {
-			r := &obj[i]
-			if r.Cluster != o.Cluster || r.APIGroup != o.APIGroup || r.Resource != o.Resource ||
-				r.Namespace != o.Namespace || r.Name != o.Name || r.UID != o.UID {
+			if spanKey(&obj[i]) != key {
 				return errIndexMismatch
 			}
-			r.TraceID = k.Trace
+			obj[i].TraceID = k.Trace
 		}
 		at += n
 	}
