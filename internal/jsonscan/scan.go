@@ -9,6 +9,7 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"unicode"
@@ -38,6 +39,15 @@ var strTab = func() (t [256]bool) {
 	return
 }()
 
+// special reports whether any of the eight bytes in x ends a fast string scan or is not ASCII,
+// so a string's plain bytes are stepped over eight at a time (the bit tricks are the exact
+// "has a zero byte" and "has a byte less than n" tests).
+func special(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(x-ones*0x20)&^x|x)&highs != 0
+}
+
 // WS skips whitespace from i.
 func WS(b []byte, i int) int {
 	for i < len(b) {
@@ -65,6 +75,9 @@ func skipString(b []byte, i int) (end int, plain bool, err error) {
 	plain = true
 	i++
 	for {
+		for i+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
 		for i < len(b) && !strTab[b[i]] {
 			if b[i] >= utf8.RuneSelf {
 				plain = false
