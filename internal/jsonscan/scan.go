@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"strconv"
 	"unicode"
 	"unicode/utf16"
@@ -30,27 +31,26 @@ var RangeError = errors.New("number out of float64 range")
 
 func syntax(msg string, off int) error { return &SyntaxError{Msg: msg, Offset: off} }
 
-// strTab marks the bytes that end a fast string scan: '"', '\\' and control characters.
+// strTab marks the bytes a string scan stops at: '"', '\\', control characters and non-ASCII.
 var strTab = func() (t [256]bool) {
-	for c := 0; c < 0x20; c++ {
-		t[c] = true
+	for c := range 256 {
+		t[c] = c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf
 	}
-	t['"'], t['\\'] = true, true
 	return
 }()
 
-// special reports whether any of the eight bytes in x ends a fast string scan or is not ASCII,
-// so a string's plain bytes are stepped over eight at a time (the bit tricks are the exact
-// "has a zero byte" and "has a byte less than n" tests).
-func special(x uint64) bool {
+// specials has the high bit set in each of the eight bytes of x that a string scan stops at, or
+// at least in the first of them: the "has a zero byte" and "has a byte less than n" tricks are
+// exact up to the first byte they find, and above it may flag bytes that borrowed from it.
+func specials(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote, backslash := x^(ones*'"'), x^(ones*'\\')
-	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(x-ones*0x20)&^x|x)&highs != 0
+	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-ones*0x20)&^x | x) & highs
 }
 
 // WS skips whitespace from i.
 func WS(b []byte, i int) int {
-	for i < len(b) {
+	for i < len(b) && b[i] <= ' ' {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
 			i++
@@ -70,22 +70,26 @@ func End(b []byte, i int) error {
 }
 
 // skipString returns the end of the string starting at b[i] == '"' and whether it has escapes
-// or bytes that need checking as UTF-8.
+// or bytes that need checking as UTF-8. It steps over eight bytes at a time to the next byte
+// it must look at.
 func skipString(b []byte, i int) (end int, plain bool, err error) {
 	plain = true
 	i++
 	for {
-		for i+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[i:])) {
-			i += 8
-		}
-		for i < len(b) && !strTab[b[i]] {
-			if b[i] >= utf8.RuneSelf {
-				plain = false
+		if i+8 <= len(b) {
+			m := specials(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
 			}
-			i++
-		}
-		if i >= len(b) {
-			return 0, false, syntax("unexpected end of JSON input in string", i)
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			for i < len(b) && !strTab[b[i]] {
+				i++
+			}
+			if i >= len(b) {
+				return 0, false, syntax("unexpected end of JSON input in string", i)
+			}
 		}
 		switch c := b[i]; {
 		case c == '"':
@@ -111,6 +115,9 @@ func skipString(b []byte, i int) (end int, plain bool, err error) {
 			default:
 				return 0, false, syntax("invalid character in string escape code", i+1)
 			}
+		case c >= utf8.RuneSelf:
+			plain = false
+			i++
 		default:
 			return 0, false, syntax("invalid character in string literal", i)
 		}
