@@ -202,13 +202,18 @@ type fieldName struct {
 	f      field
 }
 
-func fields(pairs ...any) []fieldName {
-	var out []fieldName
+// fieldSet holds a struct's field names by length, so a key is compared with the one to three
+// names of its length (a scan of every name was 7 % of decoding an audit event).
+type fieldSet struct{ byLen [32][]fieldName }
+
+func fields(pairs ...any) *fieldSet {
+	fs := &fieldSet{}
 	for i := 0; i < len(pairs); i += 2 {
 		n := pairs[i].(string)
-		out = append(out, fieldName{n, string(jsonscan.AppendFold(nil, []byte(n))), pairs[i+1].(field)})
+		f := fieldName{n, string(jsonscan.AppendFold(nil, []byte(n))), pairs[i+1].(field)}
+		fs.byLen[len(n)] = append(fs.byLen[len(n)], f) // the fold of an ASCII name is as long
 	}
-	return out
+	return fs
 }
 
 var (
@@ -225,17 +230,21 @@ var (
 )
 
 // fieldOf matches a key to a field as encoding/json does: the exact name, else the same fold.
-func fieldOf(key []byte, fs []fieldName) field {
-	for _, f := range fs {
-		if string(key) == f.name {
-			return f.f
+func fieldOf(key []byte, fs *fieldSet) field {
+	if len(key) < len(fs.byLen) {
+		for _, f := range fs.byLen[len(key)] {
+			if string(key) == f.name {
+				return f.f
+			}
 		}
 	}
 	var buf [64]byte
-	folded := jsonscan.AppendFold(buf[:0], key)
-	for _, f := range fs {
-		if string(folded) == f.folded {
-			return f.f
+	folded := jsonscan.AppendFold(buf[:0], key) // may be shorter than key: non-ASCII folds to ASCII
+	if len(folded) < len(fs.byLen) {
+		for _, f := range fs.byLen[len(folded)] {
+			if string(folded) == f.folded {
+				return f.f
+			}
 		}
 	}
 	return fNone
