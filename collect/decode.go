@@ -54,7 +54,7 @@ func decodeAuditEvent(raw []byte, ev *auditEvent, in *interner) (items []byte, e
 		case fUserAgent:
 			return in.stringField(raw, v, &ev.UserAgent, "userAgent", keep)
 		case fUser:
-			return userField(raw, v, &ev.User.Username, "user", keep, in)
+			return userField(raw, v, &ev.User.Username, "user", "user.username", keep, in)
 		case fImpersonatedUser:
 			if raw[v] == 'n' {
 				end, err := jsonscan.Skip(raw, v, false)
@@ -66,7 +66,7 @@ func decodeAuditEvent(raw []byte, ev *auditEvent, in *interner) (items []byte, e
 					Username string `json:"username"`
 				}{}
 			}
-			return userField(raw, v, &ev.ImpersonatedUser.Username, "impersonatedUser", keep, in)
+			return userField(raw, v, &ev.ImpersonatedUser.Username, "impersonatedUser", "impersonatedUser.username", keep, in)
 		case fObjectRef:
 			return objectRefField(raw, v, ev, keep, in)
 		case fResponseStatus:
@@ -332,13 +332,15 @@ func notStruct(raw []byte, v int, name, goType string, keep func(error)) (int, e
 	return end, err
 }
 
-func userField(raw []byte, v int, username *string, name string, keep func(error), in *interner) (int, error) {
+// userField decodes a user struct; name and usernameName are what errors call it and its username
+// (constants: a name built per event was an allocation per event).
+func userField(raw []byte, v int, username *string, name, usernameName string, keep func(error), in *interner) (int, error) {
 	if raw[v] != '{' {
 		return notStruct(raw, v, name, "struct", keep)
 	}
 	return jsonscan.Object(raw, v, func(key []byte, w int) (int, error) {
 		if fieldOf(key, userFields) == fUsername {
-			return in.stringField(raw, w, username, name+".username", keep)
+			return in.stringField(raw, w, username, usernameName, keep)
 		}
 		return jsonscan.Skip(raw, w, false)
 	})
@@ -358,31 +360,32 @@ func objectRefField(raw []byte, v int, ev *auditEvent, keep func(error), in *int
 	r := ev.ObjectRef
 	return jsonscan.Object(raw, v, func(key []byte, w int) (int, error) {
 		var dst *string
-		shared := true // values many events share: interned
+		var name string // what an error calls the field
+		shared := true  // values many events share: interned
 		switch fieldOf(key, objectRefFields) {
 		case fResource:
-			dst = &r.Resource
+			dst, name = &r.Resource, "objectRef.resource"
 		case fNamespace:
-			dst = &r.Namespace
+			dst, name = &r.Namespace, "objectRef.namespace"
 		case fName:
-			dst, shared = &r.Name, false
+			dst, name, shared = &r.Name, "objectRef.name", false
 		case fUID:
-			dst, shared = &r.UID, false
+			dst, name, shared = &r.UID, "objectRef.uid", false
 		case fAPIGroup:
-			dst = &r.APIGroup
+			dst, name = &r.APIGroup, "objectRef.apiGroup"
 		case fAPIVersion:
-			dst = &r.APIVersion
+			dst, name = &r.APIVersion, "objectRef.apiVersion"
 		case fResourceVersion:
-			dst, shared = &r.ResourceVersion, false
+			dst, name, shared = &r.ResourceVersion, "objectRef.resourceVersion", false
 		case fSubresource:
-			dst = &r.Subresource
+			dst, name = &r.Subresource, "objectRef.subresource"
 		default:
 			return jsonscan.Skip(raw, w, false)
 		}
 		if shared {
-			return in.stringField(raw, w, dst, "objectRef."+string(key), keep)
+			return in.stringField(raw, w, dst, name, keep)
 		}
-		return stringField(raw, w, dst, "objectRef."+string(key), keep)
+		return stringField(raw, w, dst, name, keep)
 	})
 }
 
