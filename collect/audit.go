@@ -36,6 +36,7 @@ type auditEvent struct {
 	RequestObject            json.RawMessage `json:"requestObject"`
 	ResponseObject           any             `json:"responseObject"`
 	response                 []byte
+	responseTop              bodyTop   // what metadata reading needs of response, found as it was validated
 	RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
 	StageTimestamp           time.Time `json:"stageTimestamp"`
 	Timestamp                time.Time `json:"timestamp"` // v1beta1
@@ -221,6 +222,9 @@ func (ev *auditEvent) responseMeta() (objMeta, bool) {
 	}
 	if len(ev.response) == 0 || ev.response[0] != '{' {
 		return objMeta{}, false
+	}
+	if ev.responseTop.read {
+		return ev.responseTop.meta(), true
 	}
 	return metaFromRaw(ev.response), true
 }

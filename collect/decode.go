@@ -78,7 +78,7 @@ func decodeAuditEvent(raw []byte, ev *auditEvent, in *interner) (items []byte, e
 			}
 			return end, err
 		case fResponseObject:
-			end, err := jsonscan.Skip(raw, v, true)
+			end, err := skipResponse(raw, v, &ev.responseTop)
 			if err == jsonscan.RangeError {
 				keep(fmt.Errorf("json: cannot unmarshal number into Go struct field auditEvent.responseObject of type float64"))
 				return jsonscan.Skip(raw, v, false)
@@ -109,6 +109,24 @@ func decodeAuditEvent(raw []byte, ev *auditEvent, in *interner) (items []byte, e
 		return nil, err
 	}
 	return items, firstErr
+}
+
+// skipResponse is Skip(raw, v, true) of the response body, noting in top what of an object's
+// top level its metadata is read from.
+func skipResponse(raw []byte, v int, top *bodyTop) (int, error) {
+	*top = bodyTop{}
+	if raw[v] != '{' {
+		return jsonscan.Skip(raw, v, true)
+	}
+	end, err := jsonscan.Object(raw, v, func(key []byte, w int) (int, error) {
+		end, err := jsonscan.Skip(raw, w, true)
+		if err == nil {
+			top.note(key, raw[w:end])
+		}
+		return end, err
+	})
+	top.read = err == nil
+	return end, err
 }
 
 // listItems returns the raw items of an EventList's "items" value, as encoding/json decodes it

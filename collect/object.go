@@ -151,6 +151,41 @@ func metaFromRaw(raw []byte) objMeta {
 	return m
 }
 
+// bodyTop is the raw values of the top-level members of an object's JSON that objMeta reads
+// (the last of duplicates), noted while the object is validated: reading its metadata then
+// does not scan the spec and status a second time.
+type bodyTop struct {
+	read                       bool
+	apiVersion, kind, metadata []byte
+}
+
+// note keeps the member key (its value raw) if it is one objMeta reads.
+func (t *bodyTop) note(key, value []byte) {
+	switch string(key) {
+	case "apiVersion":
+		t.apiVersion = value
+	case "kind":
+		t.kind = value
+	case "metadata":
+		t.metadata = value
+	}
+}
+
+// meta is metaFromRaw of the object: each field is its last member's, in whatever order they
+// came (metadata keeps the apiVersion and kind read before it).
+func (t *bodyTop) meta() objMeta {
+	var m objMeta
+	for _, f := range [...]struct {
+		key   string
+		value []byte
+	}{{"metadata", t.metadata}, {"apiVersion", t.apiVersion}, {"kind", t.kind}} {
+		if f.value != nil {
+			m.topField(f.value, []byte(f.key), 0)
+		}
+	}
+	return m
+}
+
 // topField reads the top-level member key (value at v) when it is one objMeta holds, and
 // reports whether it was.
 func (m *objMeta) topField(raw, key []byte, v int) (end int, ok bool, err error) {
