@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -326,4 +327,100 @@ func BenchmarkValidateOnly(b *testing.B) {
 			reportEvents(b, len(lines), size)
 		})
 	}
+}
+
+// BenchmarkIngestStages splits BenchmarkIngestPipeline's work into its stages, each timed alone on
+// the same generated log in the same iteration, so the table shows what each costs per event and
+// which one a throughput target would have to come out of: decode (collect, into a sink that
+// drops everything), spool (the records encoded and appended, fsync'd: decode + spool minus
+// decode), replay (the spooled records read back), link (replayed into a link.Batch, Spans, the
+// revisions kept: replay + link minus replay) and Parquet (archive.WriteParts of the rows into a
+// local archive). encoding/json into maps is timed on the same lines in the same iteration.
+func BenchmarkIngestStages(b *testing.B) {
+	path, lines := benchAudit(b)
+	stages := []string{"decode", "spool", "replay", "link", "Parquet"}
+	best := make([]time.Duration, len(stages))
+	for i := range best {
+		best[i] = 1 << 62
+	}
+	bestMap := time.Duration(1 << 62)
+	timed := func(fn func()) time.Duration {
+		start := time.Now()
+		fn()
+		return time.Since(start)
+	}
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	var rowsN int
+	for range b.N {
+		dir := b.TempDir()
+		store, err := archive.OpenLocal(filepath.Join(dir, "archive"))
+		must(err)
+		p, err := openPipeline(pipelineConfig{Store: store, SpoolDir: filepath.Join(dir, "spool"), Window: link.DefaultWindow, Writer: "bench"})
+		must(err)
+		decode := timed(func() {
+			_, err := collect.ReadAuditFile(path, collect.FileOptions{Cluster: "bench"}, &discard{})
+			must(err)
+		})
+		spooled := timed(func() {
+			sink := newCommittingSink(p)
+			_, err := collect.ReadAuditFile(path, collect.FileOptions{Cluster: "bench"}, sink)
+			must(err)
+			must(sink.Commit())
+		})
+		var starts []time.Time
+		for _, w := range p.spool.Windows() {
+			starts = append(starts, w.Start)
+		}
+		segs, err := p.spool.CloseWindows(starts...)
+		must(err)
+		replay := timed(func() {
+			for _, seg := range segs {
+				must(p.spool.Replay(seg, func([]byte) error { return nil }))
+			}
+		})
+		var rows [][]archive.Span
+		replayLink := timed(func() {
+			for _, seg := range segs {
+				batch := link.NewBatch(link.Config{Window: link.DefaultWindow, History: p.history})
+				must(p.spool.Replay(seg, batch.AddRecord))
+				r, _ := batch.Spans()
+				must(p.history.Put(batch.LastRevisions()...))
+				rows = append(rows, r)
+			}
+		})
+		write := timed(func() {
+			for _, r := range rows {
+				_, err := archive.WriteParts(context.Background(), store, "bench", r)
+				must(err)
+			}
+		})
+		p.Close()
+		rowsN = 0
+		for _, r := range rows {
+			rowsN += len(r)
+		}
+		took := []time.Duration{decode, spooled - decode, replay, replayLink - replay, write}
+		for i, d := range took {
+			best[i] = min(best[i], d)
+		}
+		bestMap = min(bestMap, timed(func() { must(stdlibMaps(lines)) }))
+	}
+	perEvent := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(len(lines)) }
+	var sum time.Duration
+	for _, d := range best {
+		sum += d
+	}
+	for i, name := range stages {
+		b.ReportMetric(perEvent(best[i]), name+"-µs/event")
+		benchrow.Record(benchrow.Row{Name: "ingest stage: " + name + ", one core", Value: perEvent(best[i]), Unit: "µs/event",
+			Baseline: perEvent(bestMap), BaselineName: "encoding/json into maps",
+			Note: fmt.Sprintf("%.0f %% of the stages' sum; 100k events/s is 10 µs/event for all of them", 100*best[i].Seconds()/sum.Seconds())})
+	}
+	b.ReportMetric(perEvent(sum), "sum-µs/event")
+	b.ReportMetric(perEvent(bestMap), "stdlib-map-µs/event")
+	b.ReportMetric(float64(rowsN)/float64(len(lines)), "rows/event")
 }
