@@ -31,6 +31,7 @@ func commands() []command {
 		{"config", "config print COMMAND: the effective settings of a command, secrets redacted", runConfig},
 		{"sql", "ad-hoc SQL over the archive: an interactive prompt, or -c STATEMENT", runSQL},
 		{"serve", "query server for the Jaeger UI: remote storage v2 gRPC and Jaeger's HTTP JSON API", runServe},
+		{"trace", "print one object's trace as an indented tree (trace RESOURCE NAME [-n NS]), as the Jaeger UI shows it", runTrace},
 	}
 }
 
