@@ -189,7 +189,9 @@ func printTrace(w io.Writer, t *serve.Trace) {
 		fmt.Fprintln(w, "(empty trace)")
 		return
 	}
-	byTime := func(a, b *serve.Span) int { return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) }
+	byTime := func(a, b *serve.Span) int {
+		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	}
 	slices.SortStableFunc(roots, byTime)
 	day := roots[0].Start.UTC().Format("2006-01-02")
 	fmt.Fprintf(w, "trace %s (%s, times UTC on %s)\n", t.ID, t.ID.Pipeline, day)
