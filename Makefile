@@ -25,11 +25,15 @@ nats:
 	@hack/nats.sh path >/dev/null
 
 # Ingest the bundled recording (made on a real control plane, see testdata/recording/README.md)
-# into a local archive and print the rollout table.
+# into a local archive, print the rollout table, then the demo Deployment's trace as a tree and
+# how to open it in the Jaeger UI.
 demo: build
 	@time ( $(BIN) ingest --cluster rec --archive $(ARCHIVE) \
 		--audit $(RECORDING)/audit.log.gz $(addprefix --watch ,$(DEMO_WATCH)) && \
 	  $(BIN) report rollout-first-pull --archive $(ARCHIVE) )
+	@echo; echo "The trace of Deployment shop/web (kairn trace deployment web -n shop --archive $(ARCHIVE)):"; echo
+	@$(BIN) trace deployment web -n shop --archive $(ARCHIVE)
+	@echo; echo "To open it in the real Jaeger UI: make ui   (then the URL it prints)"
 
 # The benchmark table (docs/performance.md): each benchmark records its figure, a baseline measured
 # in the same run and the target (internal/benchrow) into bench/rows.jsonl; internal/benchtable
