@@ -28,6 +28,7 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sinceFlag := fs.String("since", "", "only objects seen from this time (RFC 3339, 2006-01-02[T15:04], or an offset from now: -24h, -7d)")
 	untilFlag := fs.String("until", "", "only objects seen up to this time (same forms)")
 	window := fs.Duration("window", link.DefaultWindow, "window length the archive was written with")
+	wide := fs.Bool("wide", false, "print long diffs and messages whole (default: cut at 160 characters)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -70,7 +71,11 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	printTrace(stdout, t)
+	width := 160
+	if *wide {
+		width = 0
+	}
+	printTrace(stdout, t, width)
 	return nil
 }
 
@@ -171,7 +176,9 @@ func uids(found []serve.Found) []string {
 
 // printTrace writes a trace as an indented tree: each span, then its logs and child spans in
 // time order, so the story reads top to bottom; changes show their field diffs.
-func printTrace(w io.Writer, t *serve.Trace) {
+// Lines longer than width (0: no limit) are cut: an object's status as one JSON value would
+// otherwise bury the story.
+func printTrace(w io.Writer, t *serve.Trace, width int) {
 	children := map[string][]*serve.Span{}
 	ids := map[string]bool{}
 	for _, s := range t.Spans {
@@ -198,7 +205,7 @@ func printTrace(w io.Writer, t *serve.Trace) {
 	for _, warn := range t.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
-	p := tracePrinter{w: w, day: day, children: children, byTime: byTime}
+	p := tracePrinter{w: w, width: width, day: day, children: children, byTime: byTime}
 	for _, r := range roots {
 		p.span(r, 0)
 	}
@@ -206,6 +213,7 @@ func printTrace(w io.Writer, t *serve.Trace) {
 
 type tracePrinter struct {
 	w        io.Writer
+	width    int
 	day      string
 	children map[string][]*serve.Span
 	byTime   func(a, b *serve.Span) int
@@ -222,9 +230,9 @@ func (p tracePrinter) clock(t time.Time) string {
 
 func (p tracePrinter) span(s *serve.Span, depth int) {
 	indent := strings.Repeat("  ", depth)
-	fmt.Fprintf(p.w, "%s%s  %s → %s%s\n", indent, s.Name, p.clock(s.Start), p.clock(s.End), spanDetail(s))
+	p.line(fmt.Sprintf("%s%s  %s → %s%s", indent, s.Name, p.clock(s.Start), p.clock(s.End), spanDetail(s)))
 	for _, d := range s.Diffs {
-		fmt.Fprintf(p.w, "%s      %s\n", indent, d)
+		p.line(indent + "      " + d)
 	}
 	// Logs and child spans, merged in time order.
 	kids := slices.Clone(p.children[s.ID])
@@ -257,10 +265,17 @@ func (p tracePrinter) log(l serve.Log, depth int) {
 			tags = append(tags, f)
 		}
 	}
-	fmt.Fprintf(p.w, "%s%s  %s%s\n", indent, p.clock(l.Time), name, detail(tags))
+	p.line(fmt.Sprintf("%s%s  %s%s", indent, p.clock(l.Time), name, detail(tags)))
 	for _, d := range diffs {
-		fmt.Fprintf(p.w, "%s    %s\n", indent, d)
+		p.line(indent + "    " + d)
 	}
+}
+
+func (p tracePrinter) line(s string) {
+	if r := []rune(s); p.width > 0 && len(r) > p.width {
+		s = string(r[:p.width-1]) + "…"
+	}
+	fmt.Fprintln(p.w, s)
 }
 
 func spanDetail(s *serve.Span) string {
