@@ -31,6 +31,11 @@ type Stats struct {
 	Changes            int
 	AuditLinkedByRV    int // audit ↔ change by resourceVersion (bodies logged)
 	AuditLinkedByFit   int // audit ↔ change by time and managedFields (Metadata level)
+	// Successful creates whose record names no object (generateName at Request or Metadata
+	// level): joined to the object they created, and those left nameless (no created object of
+	// their resource fits them in the batch, or the resource is not stored: reviews).
+	GeneratedNamesJoined int
+	UnjoinedCreates      int
 	EventsTimedByAudit int
 	NoOps              int // successful writes that produced no new revision
 	ObjectSpans        int
@@ -44,6 +49,8 @@ func (s *Stats) Add(o Stats) {
 	s.Changes += o.Changes
 	s.AuditLinkedByRV += o.AuditLinkedByRV
 	s.AuditLinkedByFit += o.AuditLinkedByFit
+	s.GeneratedNamesJoined += o.GeneratedNamesJoined
+	s.UnjoinedCreates += o.UnjoinedCreates
 	s.EventsTimedByAudit += o.EventsTimedByAudit
 	s.NoOps += o.NoOps
 	s.ObjectSpans += o.ObjectSpans
@@ -293,38 +300,41 @@ func (b *Batch) history(r Revision) *Revision {
 	return nil
 }
 
-// resolveUIDs fills in the uid of observations that came without one (Metadata-level audit of a
-// create, Events without involvedObject.uid): the object of that name alive at that time.
+// resolveUIDs fills in the uid of observations that came without one (Metadata-level audit
+// records, Events without involvedObject.uid): the object of that name its lifetime says the
+// record is about (lifetimes). A name no object of the batch has is looked up in History.
 func (b *Batch) resolveUIDs(objs map[ObjectKey]*object, obs []Observation) {
-	byName := map[ObjectKey][]*object{}
+	l := lifetimes{}
 	for _, o := range objs {
-		byName[o.key.NameKey()] = append(byName[o.key.NameKey()], o)
+		l.add(o.key, o.created, o.revs[0].ResourceVersion)
 	}
-	for _, list := range byName {
-		slices.SortFunc(list, func(a, b *object) int { return a.created.Compare(b.created) })
+	l.sort()
+	for i := range obs {
+		if o := &obs[i]; o.Object.UID != "" && isCreate(o) {
+			l.bornBy(o.Object, o.Time)
+		}
+	}
+	l.resolve(len(obs), func(i int) (ObjectKey, string, time.Time, time.Time, string) {
+		o := &obs[i]
+		verb := o.Verb
+		if verb == "create" && !isCreate(o) {
+			verb = "" // a failed create created nothing: it is about the object alive then
+		}
+		return o.Object, verb, o.Time, o.EndTime, o.ID
+	}, func(i int, uid string) { obs[i].Object.UID = uid })
+	if b.cfg.History == nil {
+		return
 	}
 	for i := range obs {
-		o := &obs[i]
-		if o.Object.UID != "" || o.Object.Name == "" {
-			continue
-		}
-		list := byName[o.Object.NameKey()]
-		var pick *object
-		for _, cand := range list {
-			// Created has second precision; a create request is received just before it.
-			if cand.created.IsZero() || !cand.created.After(o.Time.Add(time.Second)) {
-				pick = cand
-			}
-		}
-		if pick == nil && len(list) > 0 {
-			pick = list[0]
-		}
-		if pick != nil {
-			o.Object.UID = pick.key.UID
-		} else if b.cfg.History != nil {
+		if o := &obs[i]; o.Object.UID == "" && o.Object.Name != "" {
 			o.Object.UID, _ = b.cfg.History.UIDByName(o.Object)
 		}
 	}
+}
+
+// isCreate reports whether o is the audit record of a successful create of the object itself.
+func isCreate(o *Observation) bool {
+	return o.Source == SourceAudit && o.Verb == "create" && o.Subresource == "" && o.StatusCode >= 200 && o.StatusCode < 300
 }
 
 // linkAudits joins each successful write's audit record with the change it produced: by
@@ -450,12 +460,124 @@ func linkAudits(obs []Observation, st *Stats) {
 			st.AuditLinkedByFit++
 		}
 	}
+	// Pass 3: creates that name no object.
+	for _, p := range generatedNamePairs(obs, rest, linked, st) {
+		a, c := &obs[p[0]], &obs[p[1]]
+		a.Object.Name, a.Object.UID = c.Object.Name, c.Object.UID
+		apply(p[0], p[1], LinkByGeneratedName)
+		st.GeneratedNamesJoined++
+	}
+}
+
+// generatedNamePairs pairs the successful creates among audits that name no object (a
+// generateName create at Request or Metadata level: the name is made by the apiserver and only
+// the response body, unlogged, carries it) with the unjoined creations of their resource in
+// their namespace. A creation fits a request when its creationTimestamp (seconds) falls within
+// the request, requestReceived truncated to the second to stageTimestamp, and its field manager,
+// where the revision names one, fits the request's user agent. Several creations of one second
+// pair in order: creations by resourceVersion (the order etcd committed them) against requests
+// by the time they were received, each creation the earliest request that fits it and is not
+// taken, as timeEvents pairs Events. It returns [audit, change] index pairs.
+func generatedNamePairs(obs []Observation, audits []int, linked map[int]bool, st *Stats) [][2]int {
+	type group struct{ audits, creates []int }
+	groups := map[ObjectKey]*group{}
+	groupOf := func(k ObjectKey) *group {
+		k.Name, k.UID = "", ""
+		g := groups[k]
+		if g == nil {
+			g = &group{}
+			groups[k] = g
+		}
+		return g
+	}
+	for _, ai := range audits {
+		a := &obs[ai]
+		if a.Verb == "create" && a.Subresource == "" && a.Object.Name == "" {
+			g := groupOf(a.Object)
+			g.audits = append(g.audits, ai)
+		}
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	for ci := range obs {
+		c := &obs[ci]
+		if c.Source != SourceChange || c.Verb != "create" || linked[ci] || createdAt(c).IsZero() {
+			continue
+		}
+		k := c.Object
+		k.Name, k.UID = "", ""
+		if g := groups[k]; g != nil {
+			g.creates = append(g.creates, ci)
+		}
+	}
+	var pairs [][2]int
+	for _, g := range groups {
+		slices.SortFunc(g.audits, func(x, y int) int {
+			return cmp.Or(obs[x].Time.Compare(obs[y].Time), strings.Compare(obs[x].ID, obs[y].ID))
+		})
+		slices.SortFunc(g.creates, func(x, y int) int {
+			return cmp.Or(compareRV(obs[x].ResourceVersion, obs[y].ResourceVersion), strings.Compare(obs[x].ID, obs[y].ID))
+		})
+		used := make([]bool, len(g.audits))
+		from := 0
+		joined := 0
+		for _, ci := range g.creates {
+			c := &obs[ci]
+			t := createdAt(c)
+			for from < len(g.audits) && (used[from] || obs[g.audits[from]].EndTime.Before(t)) {
+				from++ // ended before this creation, and so before every later one
+			}
+			for j := from; j < len(g.audits); j++ {
+				a := &obs[g.audits[j]]
+				if a.Time.Truncate(time.Second).After(t) {
+					break
+				}
+				if used[j] || a.EndTime.Before(t) || (c.Manager != "" && !managerFits(c.Manager, a.UserAgent)) {
+					continue
+				}
+				used[j] = true
+				pairs = append(pairs, [2]int{g.audits[j], ci})
+				joined++
+				break
+			}
+		}
+		st.UnjoinedCreates += len(g.audits) - joined
+	}
+	// The pairs are applied in a fixed order, whatever order the groups came in.
+	slices.SortFunc(pairs, func(x, y [2]int) int { return strings.Compare(obs[x[0]].ID, obs[y[0]].ID) })
+	return pairs
+}
+
+// createdAt is when the write that created an object happened, to the second: its
+// creationTimestamp (a change read back from the archive has it as its own time).
+func createdAt(c *Observation) time.Time {
+	if !c.ManagerTime.IsZero() {
+		return c.ManagerTime
+	}
+	return c.RevisionTime
+}
+
+// compareRV orders resourceVersions as RVLess does.
+func compareRV(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case RVLess(a, b):
+		return -1
+	case RVLess(b, a):
+		return 1
+	}
+	return 0
 }
 
 // How an audit record and a change were joined.
 const (
 	LinkByResourceVersion = "resourceVersion" // exact: the response body named the revision
 	LinkByFit             = "fit"             // Metadata level: by time and managedFields
+	// A create that named no object (generateName at Request or Metadata level), joined to the
+	// object it created by time, field manager and order; the record takes that object's name.
+	LinkByGeneratedName = "generateName"
 )
 
 // changeClass is what kind of revision a change is, whatever verb a linked write gave it.

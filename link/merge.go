@@ -62,6 +62,7 @@ func MergeRows(rows, neighbours []archive.Span) []archive.Span {
 
 	resolveUIDs(objects, obs)
 	relinkAudits(obs)
+	rehome(objects, obs)
 
 	// Events by the audited creation of the Event object, for pairs written by different writers.
 	eventCreates := map[string]*archive.Span{}
@@ -270,55 +271,62 @@ func yieldGuess(guess, knowing *archive.Span) {
 }
 
 // resolveUIDs gives rows that name an object without its uid (a Metadata-level audit record, a
-// link by name) the uid another writer knew, and moves them from the uid-less object span to the
-// object's own, so the tree is the same whoever wrote which half.
+// link by name) the uid another writer knew, by lifetime as the linker does (each row by its own
+// time: the records of a name re-created within the part go to their own objects), and moves
+// uid-less object spans to the object's own, so the tree is the same whoever wrote which half.
+// Rows whose uid differs from their span's are moved by rehome.
 func resolveUIDs(objects map[string]*archive.Span, obs map[string]*archive.Span) {
-	type known struct {
-		uid   string
-		start time.Time
-	}
-	byName := map[ObjectKey][]known{}
+	l := lifetimes{}
 	for _, s := range objects {
 		if s.UID != "" {
-			k := ObjectKey{Cluster: s.Cluster, Group: s.APIGroup, Resource: s.Resource, Namespace: s.Namespace, Name: s.Name}
-			byName[k] = append(byName[k], known{s.UID, s.StartTime})
+			l.add(spanObject(s), s.StartTime, "")
 		}
 	}
-	uidAt := func(k ObjectKey, at time.Time) string {
-		list := byName[k]
-		pick := ""
-		var pickStart time.Time
-		for _, c := range list {
-			// The newest object of that name that existed (to a second) at the time.
-			if !c.start.After(at.Add(time.Second)) && (pick == "" || c.start.After(pickStart) || (c.start.Equal(pickStart) && c.uid < pick)) {
-				pick, pickStart = c.uid, c.start
-			}
+	l.sort()
+	ids := make([]string, 0, len(obs))
+	for id, o := range obs {
+		if o.UID != "" && o.Kind == archive.KindAudit && o.Verb == "create" && o.Subresource == "" && o.StatusCode >= 200 && o.StatusCode < 300 {
+			l.bornBy(spanObject(o), o.StartTime)
 		}
-		if pick == "" && len(list) > 0 {
-			pick = list[0].uid
-			for _, c := range list[1:] {
-				if c.start.Before(pickStart) || pickStart.IsZero() {
-					pick, pickStart = c.uid, c.start
-				}
-			}
+		if o.UID == "" && o.Name != "" {
+			ids = append(ids, id)
 		}
-		return pick
+	}
+	slices.Sort(ids)
+	l.resolve(len(ids), func(i int) (ObjectKey, string, time.Time, time.Time, string) {
+		o := obs[ids[i]]
+		verb := o.Verb
+		if o.Kind != archive.KindAudit || o.Subresource != "" || o.StatusCode < 200 || o.StatusCode >= 300 {
+			verb = ""
+		}
+		return spanObject(o), verb, o.StartTime, o.EndTime, ids[i]
+	}, func(i int, uid string) { obs[ids[i]].UID = uid })
+
+	// A uid-less span goes to the object its earliest row went to (by its own start without rows).
+	first := map[string]*archive.Span{}
+	for _, o := range obs {
+		if f := first[o.ParentSpanID]; o.UID != "" && (f == nil || o.StartTime.Before(f.StartTime) || (o.StartTime.Equal(f.StartTime) && o.SpanID < f.SpanID)) {
+			first[o.ParentSpanID] = o
+		}
 	}
 	remap := map[string]string{}
 	for id, s := range objects {
-		if s.UID != "" {
+		if s.UID != "" || s.Name == "" {
 			continue
 		}
-		k := ObjectKey{Cluster: s.Cluster, Group: s.APIGroup, Resource: s.Resource, Namespace: s.Namespace, Name: s.Name}
-		uid := uidAt(k, s.StartTime)
-		if uid == "" {
+		k := spanObject(s)
+		if f := first[id]; f != nil && f.Name == s.Name && f.Resource == s.Resource {
+			k.UID = f.UID
+		} else {
+			k.UID = l.alive(k, s.StartTime)
+		}
+		if k.UID == "" {
 			continue
 		}
-		k.UID = uid
 		newID := ObjectSpanID(k, s.WindowStart)
 		remap[id] = newID
 		moved := *s
-		moved.UID, moved.SpanID = uid, newID
+		moved.UID, moved.SpanID = k.UID, newID
 		if cur, ok := objects[newID]; ok {
 			mergeObjectSpan(cur, &moved)
 		} else {
@@ -332,7 +340,9 @@ func resolveUIDs(objects map[string]*archive.Span, obs map[string]*archive.Span)
 	for _, o := range obs {
 		if to, ok := remap[o.ParentSpanID]; ok {
 			o.ParentSpanID = to
-			o.UID = objects[to].UID
+			if o.UID == "" {
+				o.UID = objects[to].UID
+			}
 		}
 	}
 	for _, s := range objects {
@@ -346,6 +356,11 @@ func resolveUIDs(objects map[string]*archive.Span, obs map[string]*archive.Span)
 		}
 		s.Links = uniqueLinks(s.Links)
 	}
+}
+
+// spanObject is the object a row is about.
+func spanObject(s *archive.Span) ObjectKey {
+	return ObjectKey{Cluster: s.Cluster, Group: s.APIGroup, Resource: s.Resource, Namespace: s.Namespace, Name: s.Name, UID: s.UID}
 }
 
 // relinkAudits runs the linker's audit ↔ change join over merged rows, so halves that different
@@ -362,18 +377,21 @@ func relinkAudits(rows map[string]*archive.Span) {
 	// whole partition. Joins by resourceVersion are exact and stay.
 	for _, id := range ids {
 		r := rows[id]
-		if r.AuditLink != LinkByFit {
+		if r.AuditLink != LinkByFit && r.AuditLink != LinkByGeneratedName {
 			continue
 		}
-		r.AuditLink = ""
 		switch r.Kind {
 		case archive.KindAudit:
 			r.ResourceVersion = ""
+			if r.AuditLink == LinkByGeneratedName {
+				r.Name, r.UID = "", "" // the record named no object; the join is made again
+			}
 		case archive.KindChange:
 			r.StartTime, r.EndTime, r.TimeSource = r.RevisionTime, r.RevisionTime, r.RevisionTimeSource
 			r.AuditID, r.User, r.UserAgent, r.StatusCode, r.Subresource = "", "", "", 0, ""
 			r.Verb = changeClass(r.Verb) // a linked update or patch was an update
 		}
+		r.AuditLink = ""
 	}
 	obs := make([]Observation, len(ids))
 	for i, id := range ids {
@@ -401,6 +419,46 @@ func relinkAudits(rows map[string]*archive.Span) {
 		r, o := rows[id], &obs[i]
 		r.StartTime, r.EndTime, r.TimeSource = o.Time, o.EndTime, o.TimeSource
 		r.AuditID, r.User, r.UserAgent, r.StatusCode, r.Subresource, r.Verb = o.AuditID, o.User, o.UserAgent, o.StatusCode, o.Subresource, o.Verb
-		r.ResourceVersion, r.UID, r.NoOp, r.AuditLink = o.ResourceVersion, o.Object.UID, o.NoOp, o.AuditLink
+		r.ResourceVersion, r.Name, r.UID, r.NoOp, r.AuditLink = o.ResourceVersion, o.Object.Name, o.Object.UID, o.NoOp, o.AuditLink
+	}
+}
+
+// rehome moves observation rows whose object the joins changed (a generateName create that now
+// names the object it created, or no longer does) under their object's span in their window,
+// making that span from the row where the partition has none, and drops the nameless and
+// uid-less spans left with nothing: what one writer that saw every row would have written.
+func rehome(objects, obs map[string]*archive.Span) {
+	vacated := map[string]bool{}
+	for _, o := range obs {
+		parent := objects[o.ParentSpanID]
+		if parent == nil || (parent.Name == o.Name && parent.UID == o.UID && parent.Resource == o.Resource) {
+			continue
+		}
+		k := ObjectKey{Cluster: o.Cluster, Group: o.APIGroup, Resource: o.Resource, Namespace: o.Namespace, Name: o.Name, UID: o.UID}
+		id := ObjectSpanID(k, o.WindowStart)
+		if objects[id] == nil {
+			objects[id] = &archive.Span{
+				Kind: archive.KindObject, SpanID: id,
+				Cluster: k.Cluster, APIGroup: k.Group, Resource: k.Resource, Namespace: k.Namespace,
+				Name: k.Name, UID: k.UID, ObjectKind: o.ObjectKind,
+				WindowStart: o.WindowStart, StartTime: o.StartTime, EndTime: o.EndTime,
+			}
+		}
+		vacated[o.ParentSpanID] = true
+		o.ParentSpanID = id
+	}
+	if len(vacated) == 0 {
+		return
+	}
+	for _, o := range obs {
+		delete(vacated, o.ParentSpanID)
+	}
+	for _, s := range objects {
+		delete(vacated, s.ParentSpanID)
+	}
+	for id := range vacated {
+		if s := objects[id]; s.Name == "" || s.UID == "" {
+			delete(objects, id)
+		}
 	}
 }

@@ -1,0 +1,233 @@
+package link_test
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kairn-dev/kairn/archive"
+	"github.com/kairn-dev/kairn/collect"
+	"github.com/kairn-dev/kairn/link"
+)
+
+// These tests ingest the bundled recording (../testdata/recording) with its bodies, and again
+// stripped to Metadata level, and check where records land against what the raw audit log's
+// bodies say, read here without kairn.
+
+const recording = "../testdata/recording"
+
+type rawAudit struct {
+	AuditID   string `json:"auditID"`
+	Verb      string `json:"verb"`
+	Level     string `json:"level"`
+	ObjectRef struct {
+		Resource    string `json:"resource"`
+		Namespace   string `json:"namespace"`
+		Name        string `json:"name"`
+		Subresource string `json:"subresource"`
+	} `json:"objectRef"`
+	ResponseStatus struct {
+		Code int `json:"code"`
+	} `json:"responseStatus"`
+	ResponseObject json.RawMessage `json:"responseObject"`
+}
+
+type rawMeta struct {
+	Metadata struct {
+		Name              string `json:"name"`
+		UID               string `json:"uid"`
+		DeletionTimestamp string `json:"deletionTimestamp"`
+	} `json:"metadata"`
+}
+
+// auditLog reads the recording's audit log as raw maps and as the fields the tests look at.
+func auditLog(t testing.TB) ([]map[string]any, []rawAudit) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(recording, "audit.log.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var maps []map[string]any
+	var recs []rawAudit
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var m map[string]any
+		var r rawAudit
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		maps, recs = append(maps, m), append(recs, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return maps, recs
+}
+
+// metadataLevel writes the audit log as a cluster logging everything at Metadata level would
+// have: no request or response bodies.
+func metadataLevel(t testing.TB, lines []map[string]any) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "audit-metadata.log.gz")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	enc := json.NewEncoder(zw)
+	for _, l := range lines {
+		c := map[string]any{}
+		for k, v := range l {
+			c[k] = v
+		}
+		delete(c, "requestObject")
+		delete(c, "responseObject")
+		c["level"] = "Metadata"
+		if err := enc.Encode(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+type sink struct{ b *link.Batch }
+
+func (s sink) Observe(o link.Observation) { s.b.Observe(o) }
+func (s sink) Revise(r link.Revision)     { s.b.Revise(r) }
+func (s sink) Malformed(collect.Malformed) {}
+
+// ingest links an audit log (if any) and the recording's watch files (if asked) in one batch.
+func ingest(t testing.TB, auditPath string, watches bool) ([]archive.Span, link.Stats) {
+	t.Helper()
+	b := link.NewBatch(link.Config{})
+	opts := collect.FileOptions{Cluster: "rec"}
+	if auditPath != "" {
+		if _, err := collect.ReadAuditFile(auditPath, opts, sink{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if watches {
+		files, _ := filepath.Glob(filepath.Join(recording, "watch-*.json.gz"))
+		if len(files) == 0 {
+			t.Fatal("no watch files in the recording")
+		}
+		for _, w := range files {
+			if _, err := collect.ReadWatchFile(w, opts, sink{b}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rows, st := b.Spans()
+	return rows, st
+}
+
+// levels are the recording ingested with bodies and at Metadata level, each in one batch and as
+// the merge of an audit-only and a watch-only batch (two writers, each with half the facts).
+func levels(t *testing.T) map[string][]archive.Span {
+	t.Helper()
+	lines, _ := auditLog(t)
+	rr := filepath.Join(recording, "audit.log.gz")
+	md := metadataLevel(t, lines)
+	out := map[string][]archive.Span{}
+	for name, path := range map[string]string{"RequestResponse": rr, "Metadata": md} {
+		rows, _ := ingest(t, path, true)
+		out[name] = rows
+		a, _ := ingest(t, path, false)
+		w, _ := ingest(t, "", true)
+		out[name+" merged"] = link.MergeRows(append(a, w...), nil)
+	}
+	return out
+}
+
+func objectSpans(rows []archive.Span) map[string]*archive.Span {
+	m := map[string]*archive.Span{}
+	for i := range rows {
+		if rows[i].Kind == archive.KindObject {
+			m[rows[i].SpanID] = &rows[i]
+		}
+	}
+	return m
+}
+
+func byAuditID(rows []archive.Span) map[string]*archive.Span {
+	m := map[string]*archive.Span{}
+	for i := range rows {
+		if rows[i].Kind == archive.KindAudit {
+			m[rows[i].AuditID] = &rows[i]
+		}
+	}
+	return m
+}
+
+// Every successful create of a pod, generateName'd ones included, lands on the pod its response
+// body names, under that pod's span, and joined to the pod's creation.
+func TestPodCreatesLandOnTheirPods(t *testing.T) {
+	_, raw := auditLog(t)
+	want := map[string]rawMeta{} // audit id → the created pod
+	generated := 0
+	for _, r := range raw {
+		if r.Verb != "create" || r.ObjectRef.Resource != "pods" || r.ObjectRef.Subresource != "" || r.ResponseStatus.Code/100 != 2 {
+			continue
+		}
+		var m rawMeta
+		if err := json.Unmarshal(r.ResponseObject, &m); err != nil || m.Metadata.UID == "" {
+			t.Fatalf("create %s: no pod in the response body: %v", r.AuditID, err)
+		}
+		want[r.AuditID] = m
+		if r.ObjectRef.Name == "" {
+			generated++
+		}
+	}
+	if len(want) < 12 || generated < 10 {
+		t.Fatalf("the recording has %d pod creates, %d by generateName: not the documented recording", len(want), generated)
+	}
+	for level, rows := range levels(t) {
+		audits, objects := byAuditID(rows), objectSpans(rows)
+		changes := map[string]*archive.Span{}
+		for i := range rows {
+			if r := &rows[i]; r.Kind == archive.KindChange && r.Verb == "create" {
+				changes[r.UID] = r
+			}
+		}
+		for id, pod := range want {
+			a := audits[id]
+			if a == nil {
+				t.Errorf("%s: create %s: no row", level, id)
+				continue
+			}
+			if a.Name != pod.Metadata.Name || a.UID != pod.Metadata.UID {
+				t.Errorf("%s: create %s is on %q (uid %s), want %q (uid %s)", level, id, a.Name, a.UID, pod.Metadata.Name, pod.Metadata.UID)
+				continue
+			}
+			if p := objects[a.ParentSpanID]; p == nil || p.UID != pod.Metadata.UID {
+				t.Errorf("%s: create %s is not under its pod's span", level, id)
+			}
+			if c := changes[pod.Metadata.UID]; c == nil || c.AuditID != id || !c.StartTime.Equal(a.StartTime) {
+				t.Errorf("%s: pod %s's creation is not joined to its create %s: %+v", level, pod.Metadata.Name, id, c)
+			}
+		}
+		for _, s := range objects {
+			if s.Resource == "pods" && s.Name != "" && s.UID == "" {
+				t.Errorf("%s: a pod span without uid is left: %s", level, s.Name)
+			}
+		}
+	}
+}
