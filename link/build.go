@@ -26,20 +26,20 @@ const DefaultWindow = 30 * time.Minute
 
 // Stats count what linking did, for progress output and tests.
 type Stats struct {
-	Observations       int // after de-duplication
-	Duplicates         int
-	Changes            int
-	AuditLinkedByRV    int // audit ↔ change by resourceVersion (bodies logged)
-	AuditLinkedByFit   int // audit ↔ change by time and managedFields (Metadata level)
+	Observations     int // after de-duplication
+	Duplicates       int
+	Changes          int
+	AuditLinkedByRV  int // audit ↔ change by resourceVersion (bodies logged)
+	AuditLinkedByFit int // audit ↔ change by time and managedFields (Metadata level)
 	// Successful creates whose record names no object (generateName at Request or Metadata
 	// level): joined to the object they created, and those left nameless (no created object of
 	// their resource fits them in the batch, or the resource is not stored: reviews).
 	GeneratedNamesJoined int
 	UnjoinedCreates      int
-	EventsTimedByAudit int
-	NoOps              int // successful writes that produced no new revision
-	ObjectSpans        int
-	OwnerOnlySpans     int // object spans made from an ownerReference alone
+	EventsTimedByAudit   int
+	NoOps                int // successful writes that produced no new revision
+	ObjectSpans          int
+	OwnerOnlySpans       int // object spans made from an ownerReference alone
 }
 
 // Add accumulates another batch's stats.

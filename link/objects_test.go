@@ -110,8 +110,8 @@ func metadataLevel(t testing.TB, lines []map[string]any) string {
 
 type sink struct{ b *link.Batch }
 
-func (s sink) Observe(o link.Observation) { s.b.Observe(o) }
-func (s sink) Revise(r link.Revision)     { s.b.Revise(r) }
+func (s sink) Observe(o link.Observation)  { s.b.Observe(o) }
+func (s sink) Revise(r link.Revision)      { s.b.Revise(r) }
 func (s sink) Malformed(collect.Malformed) {}
 
 // ingest links an audit log (if any) and the recording's watch files (if asked) in one batch.
@@ -227,6 +227,49 @@ func TestPodCreatesLandOnTheirPods(t *testing.T) {
 		for _, s := range objects {
 			if s.Resource == "pods" && s.Name != "" && s.UID == "" {
 				t.Errorf("%s: a pod span without uid is left: %s", level, s.Name)
+			}
+		}
+	}
+}
+
+type rawPod struct {
+	Kind string `json:"kind"`
+	rawMeta
+}
+
+// Every audited write whose response body is a pod lands on that pod (by uid), at both levels:
+// a name deleted and created again (a StatefulSet's pods) gives each object only its own records.
+func TestPodRecordsGoToTheirIncarnation(t *testing.T) {
+	_, raw := auditLog(t)
+	want := map[string]rawPod{}
+	uids := map[string]map[string]bool{}
+	for _, r := range raw {
+		var p rawPod
+		if r.ObjectRef.Resource != "pods" || r.ObjectRef.Subresource != "" || json.Unmarshal(r.ResponseObject, &p) != nil || p.Kind != "Pod" || p.Metadata.UID == "" {
+			continue
+		}
+		want[r.AuditID] = p
+		if uids[p.Metadata.Name] == nil {
+			uids[p.Metadata.Name] = map[string]bool{}
+		}
+		uids[p.Metadata.Name][p.Metadata.UID] = true
+	}
+	if len(uids["db-0"]) < 2 {
+		t.Fatalf("db-0 has %d objects in the recording: not the documented recording", len(uids["db-0"]))
+	}
+	for level, rows := range levels(t) {
+		audits, objects := byAuditID(rows), objectSpans(rows)
+		for id, p := range want {
+			a := audits[id]
+			if a == nil {
+				t.Errorf("%s: %s: no row", level, id)
+				continue
+			}
+			if a.UID != p.Metadata.UID {
+				t.Errorf("%s: %s %s %s at %s is on uid %s, want %s", level, a.Verb, a.Name, id, a.StartTime.Format("15:04:05.000000"), a.UID, p.Metadata.UID)
+			}
+			if s := objects[a.ParentSpanID]; s == nil || s.UID != a.UID {
+				t.Errorf("%s: %s %s is not under its object's span", level, a.Verb, id)
 			}
 		}
 	}
