@@ -596,7 +596,9 @@ func verbFits(verb, subresource string, c *Observation) bool {
 	case "delete", "deletecollection":
 		return c.Verb == "delete" || c.Verb == "delete-requested"
 	default:
-		return changeClass(c.Verb) == "update" || c.Verb == "delete-requested"
+		// Only a delete sets deletionTimestamp: an update or patch of the object then (a
+		// kubelet's status) is not what made the revision that shows it.
+		return changeClass(c.Verb) == "update"
 	}
 }
 

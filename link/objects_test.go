@@ -274,3 +274,42 @@ func TestPodRecordsGoToTheirIncarnation(t *testing.T) {
 		}
 	}
 }
+
+// A pod's delete-requested revision (deletionTimestamp newly set) is joined to the first delete
+// whose response shows the deletionTimestamp, not to another write of the object about then.
+func TestDeleteRequestedJoinsItsDelete(t *testing.T) {
+	_, raw := auditLog(t)
+	want := map[string]string{} // pod uid → audit id of the delete that set deletionTimestamp
+	for _, r := range raw {
+		var p rawPod
+		if r.Verb != "delete" || r.ObjectRef.Resource != "pods" || json.Unmarshal(r.ResponseObject, &p) != nil || p.Metadata.DeletionTimestamp == "" {
+			continue
+		}
+		if _, ok := want[p.Metadata.UID]; !ok { // the log is in time order
+			want[p.Metadata.UID] = r.AuditID
+		}
+	}
+	if len(want) < 5 {
+		t.Fatalf("%d pods deleted gracefully in the recording: not the documented recording", len(want))
+	}
+	for level, rows := range levels(t) {
+		got := map[string]*archive.Span{}
+		for i := range rows {
+			if r := &rows[i]; r.Kind == archive.KindChange && r.Verb == "delete-requested" {
+				got[r.UID] = r
+			}
+		}
+		audits := byAuditID(rows)
+		for uid, id := range want {
+			c := got[uid]
+			if c == nil {
+				t.Errorf("%s: pod %s: no delete-requested change", level, uid)
+				continue
+			}
+			if c.AuditID != id || c.User != audits[id].User || !c.StartTime.Equal(audits[id].StartTime) {
+				t.Errorf("%s: %s's delete-requested is joined to %s (%s at %s), want %s (%s at %s)", level, c.Name,
+					c.AuditID, c.User, c.StartTime.Format("15:04:05.000"), id, audits[id].User, audits[id].StartTime.Format("15:04:05.000"))
+			}
+		}
+	}
+}
