@@ -246,7 +246,11 @@ func (b *Batch) changes(objs map[ObjectKey]*object, out []Observation, st *Stats
 				c.Changes = revisionDiff(prev, &r)
 				c.Time, c.TimeSource = bestTime(sourced{r.Observed, "observed"}, sourced{r.ManagerTime, "managedFields"})
 				if !r.DeletionTime.IsZero() && prev.DeletionTime.IsZero() {
+					// As below: the newest managedFields entry is an earlier writer's.
 					c.Verb = "delete-requested"
+					if r.Observed.IsZero() {
+						c.Time, c.TimeSource = r.DeletionTime, "deletionTimestamp"
+					}
 				}
 			case i == 0:
 				// The first revision seen is the creation when its newest write is the creation
@@ -373,8 +377,8 @@ func linkAudits(obs []Observation, st *Stats) {
 		c.Time, c.EndTime, c.TimeSource = a.Time, a.EndTime, "audit"
 		c.AuditID, c.User, c.UserAgent, c.StatusCode = a.AuditID, a.User, a.UserAgent, a.StatusCode
 		c.Subresource = a.Subresource
-		if c.Verb != "create" && c.Verb != "delete" && c.Verb != "delete-requested" {
-			c.Verb = a.Verb
+		if changeClass(c.Verb) == "update" && (a.Verb == "update" || a.Verb == "patch") {
+			c.Verb = a.Verb // a subresource's create (a binding) stays the update it made
 		}
 		a.ResourceVersion = c.ResourceVersion
 		if a.Object.UID == "" {
@@ -440,9 +444,11 @@ func linkAudits(obs []Observation, st *Stats) {
 				continue
 			}
 			t := c.ManagerTime
-			switch c.Verb {
-			case "delete", "delete-requested":
+			switch {
+			case c.Verb == "delete", c.Verb == "delete-requested":
 				t = a.Time // order decides; deletionTimestamp includes the grace period
+			case a.Subresource == "binding":
+				t = a.Time // a binding writes no managedFields entry; only it sets spec.nodeName
 			}
 			if t.Before(lo) || t.After(hi) {
 				continue
@@ -590,6 +596,11 @@ func changeClass(verb string) string {
 }
 
 func verbFits(verb, subresource string, c *Observation) bool {
+	switch {
+	case verb == "create" && subresource == "binding":
+		// A pod's binding is an update of the pod: the one that gives it its node.
+		return changeClass(c.Verb) == "update" && setsNodeName(c)
+	}
 	switch verb {
 	case "create":
 		return c.Verb == "create" && subresource == ""
@@ -600,6 +611,16 @@ func verbFits(verb, subresource string, c *Observation) bool {
 		// kubelet's status) is not what made the revision that shows it.
 		return changeClass(c.Verb) == "update"
 	}
+}
+
+// setsNodeName reports whether a change gives a pod its node.
+func setsNodeName(c *Observation) bool {
+	for _, f := range c.Changes {
+		if f.Path == "spec.nodeName" && f.Old == "" && f.New != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // managerFits reports whether a field manager name could have been derived from a user agent:

@@ -408,6 +408,11 @@ func relinkAudits(rows map[string]*archive.Span) {
 			ResourceVersion: r.ResourceVersion, PrevResourceVersion: r.PrevResourceVersion, Manager: r.FieldManager, NoOp: r.NoOp,
 			AuditLink: r.AuditLink, RevisionTime: r.RevisionTime, RevisionTimeSource: r.RevisionTimeSource,
 		}
+		for _, c := range r.Changes {
+			if c.Path == "spec.nodeName" { // what a binding's join looks for (verbFits)
+				o.Changes = append(o.Changes, FieldChange{Path: c.Path, Old: c.Old, New: c.New})
+			}
+		}
 		if r.Kind == archive.KindChange && (r.RevisionTimeSource == "managedFields" || r.RevisionTimeSource == "creationTimestamp") {
 			o.ManagerTime = r.RevisionTime // the change's own write time (managedFields, seconds)
 		}

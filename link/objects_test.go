@@ -32,6 +32,7 @@ type rawAudit struct {
 	ResponseStatus struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
+	RequestObject  json.RawMessage `json:"requestObject"`
 	ResponseObject json.RawMessage `json:"responseObject"`
 }
 
@@ -312,4 +313,60 @@ func TestDeleteRequestedJoinsItsDelete(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A pod's binding is what gives it its node: the change that sets spec.nodeName is joined to the
+// binding the request body names (its pod's uid and the target node), at both levels.
+func TestBindingSetsNodeName(t *testing.T) {
+	_, raw := auditLog(t)
+	type binding struct{ id, node string }
+	want := map[string]binding{} // pod uid → its binding
+	for _, r := range raw {
+		var b struct {
+			rawMeta
+			Target struct {
+				Name string `json:"name"`
+			} `json:"target"`
+		}
+		if r.Verb != "create" || r.ObjectRef.Subresource != "binding" || r.ResponseStatus.Code/100 != 2 || json.Unmarshal(r.RequestObject, &b) != nil || b.Metadata.UID == "" {
+			continue
+		}
+		want[b.Metadata.UID] = binding{r.AuditID, b.Target.Name}
+	}
+	if len(want) < 10 {
+		t.Fatalf("%d bindings in the recording: not the documented recording", len(want))
+	}
+	for level, rows := range levels(t) {
+		audits := byAuditID(rows)
+		got := map[string]*archive.Span{}
+		for i := range rows {
+			r := &rows[i]
+			for _, c := range r.Changes {
+				if r.Kind == archive.KindChange && c.Path == "spec.nodeName" && c.Old == "" {
+					got[r.UID] = r
+				}
+			}
+		}
+		for uid, b := range want {
+			c, a := got[uid], audits[b.id]
+			switch {
+			case c == nil:
+				t.Errorf("%s: pod %s: no change setting spec.nodeName", level, uid)
+			case c.Changes[0].New != `"`+b.node+`"` && !hasChange(c, "spec.nodeName", `"`+b.node+`"`):
+				t.Errorf("%s: pod %s went to another node than %s", level, c.Name, b.node)
+			case c.AuditID != b.id || c.User != a.User || !c.StartTime.Equal(a.StartTime):
+				t.Errorf("%s: %s's spec.nodeName is joined to %q (%s at %s), want binding %s (%s at %s)", level, c.Name,
+					c.AuditID, c.User, c.StartTime.Format("15:04:05.000"), b.id, a.User, a.StartTime.Format("15:04:05.000"))
+			}
+		}
+	}
+}
+
+func hasChange(s *archive.Span, path, value string) bool {
+	for _, c := range s.Changes {
+		if c.Path == path && c.New == value {
+			return true
+		}
+	}
+	return false
 }
