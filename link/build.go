@@ -134,6 +134,9 @@ func (b *Batch) Spans() ([]archive.Span, Stats) {
 		if obs[i].Kind == "" {
 			obs[i].Kind = kinds[obs[i].Object.Group+"/"+obs[i].Object.Resource]
 		}
+		if obs[i].Kind == "" {
+			obs[i].Kind = builtinKind(obs[i].Object.Group, obs[i].Object.Resource)
+		}
 	}
 	st.Observations = len(obs)
 	return b.rows(objs, obs, &st), st

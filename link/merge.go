@@ -134,6 +134,9 @@ func MergeRows(rows, neighbours []archive.Span) []archive.Span {
 		if t := traceOf(id); t != "" {
 			s.TraceID = t
 		}
+		if s.ObjectKind == "" {
+			s.ObjectKind = builtinKind(s.APIGroup, s.Resource)
+		}
 		out = append(out, *s)
 	}
 	archive.SortSpans(out)

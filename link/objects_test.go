@@ -370,3 +370,53 @@ func hasChange(s *archive.Span, path, value string) bool {
 	}
 	return false
 }
+
+// Every object has its kind, also where no body names it: the kinds the bodies of the recording
+// give each resource (objectRef against responseObject) are what its objects carry at Metadata
+// level too, where only audit records name most of them.
+func TestObjectsHaveTheirKinds(t *testing.T) {
+	_, raw := auditLog(t)
+	want := map[string]string{} // group/resource → kind
+	for _, r := range raw {
+		var body struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			rawMeta
+		}
+		if r.ObjectRef.Subresource != "" || r.ObjectRef.Name == "" || json.Unmarshal(r.ResponseObject, &body) != nil || body.Metadata.Name != r.ObjectRef.Name {
+			continue
+		}
+		want[link.GroupOf(body.APIVersion)+"/"+r.ObjectRef.Resource] = body.Kind
+	}
+	for level, rows := range levels(t) {
+		checked := 0
+		for _, s := range objectSpans(rows) {
+			k, ok := want[s.APIGroup+"/"+s.Resource]
+			if !ok {
+				continue
+			}
+			checked++
+			if s.ObjectKind != k {
+				t.Errorf("%s: %s %s/%s has kind %q, want %q", level, s.Resource, s.Namespace, s.Name, s.ObjectKind, k)
+			}
+		}
+		if checked < 50 {
+			t.Errorf("%s: only %d objects of resources bodies name", level, checked)
+		}
+	}
+	// Objects of built-in resources that only Metadata-level audit records name.
+	lines, _ := auditLog(t)
+	rows, _ := ingest(t, metadataLevel(t, lines), true)
+	seen := 0
+	for _, s := range objectSpans(rows) {
+		if s.Resource == "serviceaccounts" {
+			seen++
+		}
+		if s.ObjectKind == "" && (s.Resource == "serviceaccounts" || s.Resource == "clusterroles" || s.Resource == "clusterrolebindings" || s.Resource == "namespaces") {
+			t.Errorf("Metadata: %s %s has no kind", s.Resource, s.Name)
+		}
+	}
+	if seen == 0 {
+		t.Error("no service accounts in the recording: not the documented recording")
+	}
+}

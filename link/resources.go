@@ -1,6 +1,15 @@
 package link
 
-import "strings"
+import (
+	"reflect"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/scheme"
+)
 
 // wellKnownResources maps group/Kind to the resource name for the kinds a cluster always has,
 // where simple pluralisation would be wrong or ambiguous.
@@ -56,3 +65,28 @@ func GroupOf(apiVersion string) string {
 	}
 	return ""
 }
+
+// builtinKinds maps group/resource to kind for the resources client-go's scheme knows (every
+// built-in API group), so an object seen only through audit records, which name its resource
+// and not its kind (RBAC objects, ServiceAccounts, Namespaces…), still has its kind. Built once,
+// on first use.
+var builtinKinds = sync.OnceValue(func() map[string]string {
+	kinds := map[string]string{}
+	metaTypes := reflect.TypeFor[metav1.Status]().PkgPath()
+	for gvk, t := range scheme.Scheme.AllKnownTypes() {
+		// Every group version also registers the list, option and watch types of the API
+		// machinery (ListOptions, WatchEvent, Status): they are no resources.
+		if gvk.Version == runtime.APIVersionInternal || t.PkgPath() == metaTypes || strings.HasSuffix(gvk.Kind, "List") {
+			continue
+		}
+		plural, _ := meta.UnsafeGuessKindToResource(gvk)
+		k := plural.Group + "/" + plural.Resource
+		if cur, ok := kinds[k]; !ok || gvk.Kind < cur { // versions agree; the smaller on a clash
+			kinds[k] = gvk.Kind
+		}
+	}
+	return kinds
+})
+
+// builtinKind returns the kind of a built-in resource ("" for others).
+func builtinKind(group, resource string) string { return builtinKinds()[group+"/"+resource] }
