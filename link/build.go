@@ -718,6 +718,8 @@ func (b *Batch) timeEvents(obs []Observation, st *Stats) {
 				}
 				used[j] = true
 				setTime(e, a)
+				// The record names the Event it created, so its span goes with the Event.
+				a.Object.Name, a.Object.UID = e.Carrier.Name, e.Carrier.UID
 				break
 			}
 		}

@@ -86,6 +86,22 @@ func MergeRows(rows, neighbours []archive.Span) []archive.Span {
 		}
 	}
 
+	// An Event object's span another writer left without its involved object goes under it.
+	involved := map[string]string{} // Event uid → the span of the object it is about
+	for _, o := range obs {
+		if uid := eventUID(o.ObservationID); o.Kind == archive.KindEvent && uid != "" && objects[o.ParentSpanID] != nil {
+			if cur, ok := involved[uid]; !ok || o.ParentSpanID < cur {
+				involved[uid] = o.ParentSpanID
+			}
+		}
+	}
+	for _, s := range objects {
+		if p, ok := involved[s.UID]; ok && s.Resource == "events" && s.ParentSpanID == "" && p != s.SpanID {
+			setParent(s, objects[p])
+			s.ParentRelation = RelInvolved
+		}
+	}
+
 	// Object span times cover their observations; trace ids name the root of the merged tree.
 	parentOf := map[string]string{}
 	for id, s := range objects {

@@ -11,6 +11,9 @@ const (
 	RelNode       = "node"       // the node a pod is bound to
 	RelService    = "service"    // the Service an EndpointSlice belongs to (kubernetes.io/service-name)
 	RelAnnotation = "annotation" // ParentAnnotation: any object, in any cluster
+	// An Event object's span (what holds the audited writes of the Event) under the object the
+	// Event is about: an Event is an observation of its involvedObject, not an object of its own.
+	RelInvolved = "involvedObject"
 )
 
 // ParentAnnotation places an object under any other object, in any cluster:

@@ -56,6 +56,13 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 		}
 		return k
 	}
+	// The object each Event is about, by the Event object's name (its audited writes name it).
+	involved := map[ObjectKey]Parent{}
+	for i := range obs {
+		if e := &obs[i]; e.Source == SourceEvent && e.Carrier.Name != "" {
+			involved[eventObject(e.Carrier)] = Parent{Relation: RelInvolved, Key: e.Object, Kind: e.Kind}
+		}
+	}
 	type parents struct {
 		primary   *Parent
 		secondary []Parent
@@ -73,6 +80,9 @@ func (b *Batch) rows(objs map[ObjectKey]*object, obs []Observation, st *Stats) [
 				}
 			}
 			p.primary, p.secondary = parentsOf(k, newest, resolve)
+			if in, ok := involved[eventObject(k)]; ok && p.primary == nil && k.Resource == "events" {
+				p.primary = &in
+			}
 			parentCache[k] = p
 		}
 		return p
@@ -269,4 +279,10 @@ func observationRow(o *Observation, kind, spanID string, parent *archive.Span, w
 	}
 	copyParentKeys(&r, parent)
 	return r
+}
+
+// eventObject is the key an Event object is looked up by: the core and events.k8s.io views of
+// one Event are one object, and its audited writes may not know its uid.
+func eventObject(k ObjectKey) ObjectKey {
+	return ObjectKey{Cluster: k.Cluster, Resource: "events", Namespace: k.Namespace, Name: k.Name}
 }
