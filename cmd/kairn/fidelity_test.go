@@ -378,8 +378,12 @@ func fidParse(t *testing.T, body []byte, pipeline string) []*fidTrace {
 			}
 			for _, tg := range s.Tags {
 				v := fmt.Sprint(tg.Value)
-				if _, dup := sp.tags[tg.Key]; dup {
-					sp.dupTags = append(sp.dupTags, tg.Key)
+				if prev, dup := sp.tags[tg.Key]; dup {
+					if prev == v {
+						sp.dupTags = append(sp.dupTags, tg.Key+"="+v)
+					} else {
+						sp.dupTags = append(sp.dupTags, tg.Key)
+					}
 				}
 				sp.tags[tg.Key] = v
 			}
@@ -618,8 +622,8 @@ func fidCheck(t *testing.T, tr *fidTruth, traces map[string][]*fidTrace, twice m
 		}
 	}
 	onObject := map[string]map[string]map[string]bool{} // pipeline → audit ID → uids it is displayed on
-	errCount := map[string]map[string][2]int{}           // root uid → pipeline → [flagged, failed shown]
-	names := map[string]map[string]string{}              // uid → pipeline → span name
+	errCount := map[string]map[string][3]int{}          // root → pipeline → [observations flagged, failed shown, error spans]
+	names := map[string]map[string]string{}             // uid → pipeline → span name
 	for _, p := range fidPipelines {
 		onObject[p] = map[string]map[string]bool{}
 		for _, x := range traces[p] {
@@ -644,12 +648,24 @@ func fidCheck(t *testing.T, tr *fidTruth, traces map[string][]*fidTrace, twice m
 				if s.object != nil {
 					kind = s.object.tags["kind"]
 				}
+				if p == "timeline" && !s.isObject {
+					// timeline hangs every observation off the root: its object is the one the
+					// raw data says it is about (unknown: only the pipeline-name rule applies)
+					kind = ""
+					if ob := tr.objects[tr.facts(&fidObs{tr: x, span: s, log: -1, tags: s.tags}).uid]; ob != nil {
+						kind = ob.kind
+					}
+				}
 				if fidIsPipeline(s.service) || (kind != "" && s.service != kind && !strings.HasSuffix(s.service, "/"+kind)) || s.service == "" {
 					res.add(7, "7a service not the kind", "%s %s: span %q has service %q, its object's kind is %q", p, x.id, s.name, s.service, kind)
 				}
 				// 7b
 				for _, k := range s.dupTags {
-					res.add(7, "7b duplicate tag", "%s %s: span %q has tag %q twice", p, x.id, s.name, k)
+					lbl := "7b duplicate tag key"
+					if strings.Contains(k, "=") {
+						lbl = "7b duplicate tag key and value (Jaeger UI warns)"
+					}
+					res.add(7, lbl, "%s %s: span %q has tag %q twice", p, x.id, s.name, k)
 				}
 				if s.isObject {
 					objNames[s.name]++
@@ -706,12 +722,18 @@ func fidCheck(t *testing.T, tr *fidTruth, traces map[string][]*fidTrace, twice m
 					res.add(7, "7g write and change as two rows", "%s %s: audit %s shown as %d audit + %d change rows", p, x.id, id, m["audit"], m["change"])
 				}
 			}
-			if x.root != nil {
-				ru := x.root.tags["uid"] + "/" + x.root.name
-				if errCount[ru] == nil {
-					errCount[ru] = map[string][2]int{}
+			errSpans := 0 // what Jaeger's UI counts as the trace's errors
+			for _, s := range x.spans {
+				if s.tags["error"] == "true" {
+					errSpans++
 				}
-				errCount[ru][p] = [2]int{flagged, failed}
+			}
+			if x.root != nil {
+				ru := x.root.tags["uid"] + "/" + x.root.tags["kind"] + "/" + x.root.tags["namespace"] + "/" + x.root.tags["name"]
+				if errCount[ru] == nil {
+					errCount[ru] = map[string][3]int{}
+				}
+				errCount[ru][p] = [3]int{flagged, failed, errSpans}
 			}
 			// 2, 3 per object of the raw data
 			for uid, list := range byUID {
@@ -750,30 +772,37 @@ func fidCheck(t *testing.T, tr *fidTruth, traces map[string][]*fidTrace, twice m
 						break
 					}
 				}
-				// 3
+				// 3: whatever shows the revision that set deletionTimestamp (the change, the
+				// delete's audit record, or one span for both) names the delete and is not early.
 				if drv := tr.deleteRV[uid]; drv != 0 {
 					del := tr.audits[tr.deleteAudit[uid]]
 					var found []*fidObs
 					for i, o := range list {
-						if facts[i].rv == drv && obsKind(o.tags) == "change" || (facts[i].rv == drv && o.tags["observation_id"] == fmt.Sprint("change/", uid, "/", drv)) {
+						if facts[i].rv == drv {
 							found = append(found, o)
 						}
 					}
-					shown := false // the object's changes are in this trace at all
+					shown := false // the object's own story is in this trace
+					for _, s := range x.spans {
+						shown = shown || (s.isObject && s.tags["uid"] == uid)
+					}
 					for _, o := range list {
-						shown = shown || obsKind(o.tags) == "change"
+						shown = shown || (p == "timeline" && obsKind(o.tags) == "change")
 					}
 					if del == nil || !shown {
-						// no audited delete produced that revision (watch-only data), or the
-						// object's changes are not in this trace (a record of it landed here): 4/5's business
+						// no audited delete produced that revision (watch-only data), or only a
+						// stray record of the object landed in this trace (4/5 count that)
 					} else if len(found) == 0 {
-						res.add(3, "not shown", "%s %s: the change that set deletionTimestamp on %s (rv %d) is not shown", p, x.id, uid, drv)
+						res.add(3, "not shown", "%s %s: nothing shows the revision that set deletionTimestamp on %s (rv %d)", p, x.id, uid, drv)
 					} else {
-						o := found[0]
-						if id := o.tags["audit_id"]; (id != "" && id != del.id) || (id == "" && o.tags["user"] != del.user) {
-							res.add(3, "wrong writer", "%s: attributed to %s/%s, but %s's delete (%s) set it", o, o.tags["user"], o.tags["audit_id"], del.user, del.id)
-						} else if o.time < del.received.UnixMicro() {
-							res.add(3, "before the delete", "%s: shown before the delete request at %s", o, del.received.Format("15:04:05.000000"))
+						for _, o := range found {
+							if id := o.tags["audit_id"]; (id != "" && id != del.id) || (id == "" && o.tags["user"] != del.user) {
+								res.add(3, "wrong writer", "%s: attributed to %s/%s, but %s's delete (%s) set it", o, o.tags["user"], o.tags["audit_id"], del.user, del.id)
+								break
+							} else if o.time < del.received.UnixMicro() {
+								res.add(3, "before the delete", "%s: shown before the delete request at %s", o, del.received.Format("15:04:05.000000"))
+								break
+							}
 						}
 					}
 				}
@@ -813,27 +842,54 @@ func fidCheck(t *testing.T, tr *fidTruth, traces map[string][]*fidTrace, twice m
 						ok = true
 					}
 				}
+				named, traced := false, false // tags naming the target and carrying its trace id
 				for _, v := range s.tags {
-					if strings.Contains(v, target.name) {
-						for id := range traceOf[target.uid] {
-							if containsTrace(v, id) {
-								ok = true
-							}
-						}
+					named = named || strings.Contains(v, target.name)
+					for id := range traceOf[target.uid] {
+						traced = traced || containsTrace(v, id)
 					}
 				}
+				ok = ok || (named && traced)
 				if !ok {
-					res.add(8, "no link", "%s %s: %q has no followable link to %s %s/%s", p, x.id, s.name, target.kind, target.ns, target.name)
+					var got []string // what it does carry, to say why it does not lead there
+					for _, r := range s.refs {
+						if r[1] != s.parent {
+							got = append(got, "ref "+r[0]+"/"+r[1])
+						}
+					}
+					for k, v := range s.tags {
+						if strings.HasPrefix(k, "link") {
+							got = append(got, fmt.Sprintf("%s=%q", k, v))
+						}
+					}
+					sort.Strings(got)
+					want := keys(traceOf[target.uid])
+					res.add(8, "no link", "%s %s: %q has no followable link to %s %s/%s (its trace: %v; the span has %v)", p, x.id, s.name,
+						target.kind, target.ns, target.name, want, got)
 				}
 			}
 		}
 	}
 	// 7c: the same, right, error count in every pipeline
 	for ru, m := range errCount {
-		for p, c := range m {
-			if c[0] != c[1] {
-				res.add(7, "7c error count", "%s trace of %s: %d observations marked error, %d failed requests/Warning events shown", p, ru, c[0], c[1])
+		ui := map[int][]string{}
+		for _, p := range fidPipelines {
+			c, ok := m[p]
+			if !ok {
+				continue
 			}
+			if c[0] != c[1] {
+				res.add(7, "7c error marks ≠ failures shown", "%s trace of %s: %d observations marked error, %d failed requests/Warning events shown", p, ru, c[0], c[1])
+			}
+			ui[c[2]] = append(ui[c[2]], p)
+		}
+		if len(ui) > 1 {
+			var parts []string
+			for n, ps := range ui {
+				parts = append(parts, fmt.Sprintf("%s: %d", strings.Join(ps, ","), n))
+			}
+			sort.Strings(parts)
+			res.add(7, "7c error spans differ between pipelines", "trace of %s: error spans (Jaeger's error count) %s", ru, strings.Join(parts, "; "))
 		}
 	}
 	// 7f: one naming rule
@@ -851,6 +907,9 @@ func fidCheck(t *testing.T, tr *fidTruth, traces map[string][]*fidTrace, twice m
 	}
 	// 4, 5: records on their objects (structure only: tree, tracing, grouping)
 	for _, p := range []string{"tree", "tracing", "grouping"} {
+		if len(traces[p]) == 0 {
+			continue
+		}
 		for id, a := range tr.audits {
 			if a.uid == "" || a.resource == "events" {
 				continue
@@ -1021,7 +1080,24 @@ func TestTraceFidelity(t *testing.T) {
 			end := v.truth.end.Truncate(time.Hour).Add(time.Hour)
 			traces, twice := fidWalk(t, "http://"+httpAddr, start, end)
 			fidCheck(t, v.truth, traces, twice, &results[i])
-			t.Logf("%d roots (tracing search)", len(traces["tracing"]))
+			// The harness must see the story at all, or every count above is vacuous.
+			for _, p := range fidPipelines {
+				spans, objects, obs := 0, map[string]bool{}, 0
+				for _, x := range traces[p] {
+					spans += len(x.spans)
+					obs += len(x.observations())
+					for _, s := range x.spans {
+						if s.isObject {
+							objects[s.tags["uid"]] = true
+						}
+					}
+				}
+				t.Logf("%s: %d roots, %d spans, %d objects, %d observations", p, len(traces[p]), spans, len(objects), obs)
+				if obs < len(v.truth.writeOfRV)/2 || (p != "timeline" && len(objects) < len(v.truth.objects)/4) {
+					t.Errorf("%s: the walk saw %d observations and %d objects of the %d writes and %d objects in the raw data: the JSON's shape changed?",
+						p, obs, len(objects), len(v.truth.writeOfRV), len(v.truth.objects))
+				}
+			}
 		})
 	}
 	var tbl strings.Builder
@@ -1071,4 +1147,212 @@ func TestTraceFidelity(t *testing.T) {
 		}
 	}
 	_ = total
+}
+
+// ---- the checks themselves: a hand-made faithful trace passes, and each kind of lie is caught ----
+
+type hmSpan struct {
+	id, parent, name, service string
+	start, dur                int64
+	tags                      [][2]string
+	refs                      [][2]string // traceID, spanID (besides CHILD_OF parent)
+}
+
+func hmJSON(traceID string, spans []*hmSpan) []byte {
+	type kv struct {
+		Key   string `json:"key"`
+		Type  string `json:"type"`
+		Value string `json:"value"`
+	}
+	type ref struct {
+		RefType string `json:"refType"`
+		TraceID string `json:"traceID"`
+		SpanID  string `json:"spanID"`
+	}
+	type span struct {
+		TraceID       string `json:"traceID"`
+		SpanID        string `json:"spanID"`
+		OperationName string `json:"operationName"`
+		References    []ref  `json:"references"`
+		StartTime     int64  `json:"startTime"`
+		Duration      int64  `json:"duration"`
+		Tags          []kv   `json:"tags"`
+		ProcessID     string `json:"processID"`
+	}
+	procs := map[string]map[string]string{}
+	var out []span
+	for _, s := range spans {
+		sp := span{TraceID: traceID, SpanID: s.id, OperationName: s.name, StartTime: s.start, Duration: s.dur, ProcessID: "p-" + s.service}
+		procs["p-"+s.service] = map[string]string{"serviceName": s.service}
+		if s.parent != "" {
+			sp.References = append(sp.References, ref{"CHILD_OF", traceID, s.parent})
+		}
+		for _, r := range s.refs {
+			sp.References = append(sp.References, ref{"FOLLOWS_FROM", r[0], r[1]})
+		}
+		for _, t := range s.tags {
+			sp.Tags = append(sp.Tags, kv{t[0], "string", t[1]})
+		}
+		out = append(out, sp)
+	}
+	b, _ := json.Marshal(map[string]any{"data": []any{map[string]any{"traceID": traceID, "spans": out, "processes": procs}}})
+	return b
+}
+
+func TestTraceFidelityChecks(t *testing.T) {
+	T := time.Date(2026, 11, 24, 6, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return T.Add(time.Duration(n) * time.Millisecond) }
+	us := func(n int) int64 { return ms(n).UnixMicro() }
+	truth := func() *fidTruth {
+		tr := &fidTruth{audits: map[string]*fidAudit{}, objects: map[string]*fidObject{}, events: map[string]*fidEvent{},
+			byName: map[string][]string{}, writeOfRV: map[string]string{}, deleteAudit: map[string]string{}, deleteRV: map[string]int64{},
+			sharedRV: true, start: T, end: ms(1000)}
+		tr.objects["n1"] = &fidObject{uid: "n1", kind: "Node", name: "node-1", created: T.Add(-time.Hour)}
+		tr.objects["u1"] = &fidObject{uid: "u1", kind: "Pod", ns: "ns", name: "p-1", created: ms(100).Truncate(time.Second), createAudit: "a1", nodeName: "node-1",
+			revs: []fidRev{{rv: 10}, {rv: 11, nodeName: "node-1"}, {rv: 12, deletion: true}}}
+		tr.byName["Node//node-1"], tr.byName["Pod/ns/p-1"] = []string{"n1"}, []string{"u1"}
+		for _, a := range []*fidAudit{
+			{id: "a1", verb: "create", resource: "pods", ns: "ns", name: "", user: "rs", code: 201, received: ms(100), uid: "u1", rv: 10},
+			{id: "a2", verb: "create", resource: "pods", sub: "binding", ns: "ns", name: "p-1", user: "sched", code: 201, received: ms(200), uid: "u1", rv: 11},
+			{id: "a3", verb: "delete", resource: "pods", ns: "ns", name: "p-1", user: "rs", code: 200, received: ms(300), uid: "u1", rv: 12},
+			{id: "a4", verb: "get", resource: "pods", ns: "ns", name: "p-1", user: "x", code: 404, received: ms(60)},
+		} {
+			a.completed = a.received.Add(time.Millisecond)
+			tr.audits[a.id] = a
+			if a.rv != 0 {
+				tr.writeOfRV[fmt.Sprint(a.uid, "/", a.rv)] = a.id
+			}
+		}
+		tr.deleteRV["u1"], tr.deleteAudit["u1"] = 12, "a3"
+		tr.events["e1"] = &fidEvent{uid: "e1", typ: "Warning", involved: "u1", rvs: map[int64]bool{13: true}}
+		return tr
+	}
+	const nodeTrace, podTrace = "6c00aaaaaaaaaaaa01000000000001e0", "6c00bbbbbbbbbbbb01000000000001e0"
+	obj := func(id, kind, ns, name, uid string, start, dur int64) *hmSpan {
+		return &hmSpan{id: id, name: strings.TrimSpace(kind + " " + ns + "/" + name), service: kind, start: start, dur: dur,
+			tags: [][2]string{{"kairn.kind", "object"}, {"kind", kind}, {"namespace", ns}, {"name", name}, {"uid", uid}}}
+	}
+	write := func(id, parent, kind, audit, user, rv string, at int) *hmSpan {
+		return &hmSpan{id: id, parent: parent, name: "audit " + audit, service: kind, start: us(at), dur: 1000,
+			tags: [][2]string{{"kairn.kind", "audit"}, {"audit_id", audit}, {"user", user}, {"resource_version", rv}, {"observation_id", "audit/" + audit + "/ResponseComplete"}}}
+	}
+	// scene builds the faithful story; mutate changes one thing in it.
+	type scene struct {
+		node, pod []*hmSpan
+		extra     map[string][]*hmSpan // more root traces
+		twice     bool
+	}
+	faithful := func() *scene {
+		pod := obj("p", "Pod", "ns", "p-1", "u1", us(50), 400_000)
+		pod.tags = append(pod.tags, [2]string{"link.node", "Node node-1 " + nodeTrace})
+		ev := &hmSpan{id: "e", parent: "p", name: "event Failed", service: "Pod", start: us(350), dur: 0,
+			tags: [][2]string{{"kairn.kind", "event"}, {"observation_id", "event/e1/13"}, {"error", "true"}}}
+		get := write("g", "p", "Pod", "a4", "x", "", 60)
+		get.tags = append(get.tags, [2]string{"error", "true"})
+		return &scene{
+			node: []*hmSpan{obj("n", "Node", "", "node-1", "n1", us(0), 1_000_000)},
+			pod: []*hmSpan{pod, get, write("w1", "p", "Pod", "a1", "rs", "10", 100), write("w2", "p", "Pod", "a2", "sched", "11", 200),
+				write("w3", "p", "Pod", "a3", "rs", "12", 300), ev},
+			extra: map[string][]*hmSpan{}, twice: true,
+		}
+	}
+	find := func(spans []*hmSpan, id string) *hmSpan {
+		for _, s := range spans {
+			if s.id == id {
+				return s
+			}
+		}
+		t.Fatalf("no span %s", id)
+		return nil
+	}
+	run := func(sc *scene) *fidResult {
+		traces := map[string][]*fidTrace{}
+		twice := map[string]bool{}
+		for _, p := range []string{"tracing", "tree"} {
+			nib := map[string]string{"tracing": "03", "tree": "01"}[p]
+			add := func(id string, spans []*hmSpan) {
+				id = id[:2] + nib + id[4:]
+				traces[p] = append(traces[p], fidParse(t, hmJSON(id, spans), p)...)
+				twice[p+"/"+id] = sc.twice
+			}
+			add(nodeTrace, sc.node)
+			add(podTrace, sc.pod)
+			for id, spans := range sc.extra {
+				add(id, spans)
+			}
+		}
+		res := &fidResult{}
+		fidCheck(t, truth(), traces, twice, res)
+		return res
+	}
+	if res := run(faithful()); res.counts != [8]int{} {
+		t.Fatalf("a faithful trace is reported: %v %v", res.labels, res.examples)
+	}
+	for _, c := range []struct {
+		cat    int
+		label  string
+		mutate func(sc *scene)
+	}{
+		{1, "outside parent", func(sc *scene) { find(sc.pod, "w1").start = us(40) }},
+		{2, "out of resourceVersion order", func(sc *scene) { find(sc.pod, "e").start = us(250) }},
+		{2, "before creation", func(sc *scene) { find(sc.pod, "w2").start = us(90) }},
+		{3, "wrong writer", func(sc *scene) {
+			sc.pod = append(sc.pod, &hmSpan{id: "c", parent: "p", name: "change delete-requested", service: "Pod", start: us(300), dur: 1,
+				tags: [][2]string{{"kairn.kind", "change"}, {"observation_id", "change/u1/12"}, {"user", "kwok"}, {"audit_id", "a9"}}})
+		}},
+		{3, "before the delete", func(sc *scene) {
+			sc.pod = append(sc.pod, &hmSpan{id: "c", parent: "p", name: "change delete-requested", service: "Pod", start: us(280), dur: 1,
+				tags: [][2]string{{"kairn.kind", "change"}, {"observation_id", "change/u1/12"}, {"user", "rs"}, {"audit_id", "a3"}}})
+		}},
+		{4, "create not shown", func(sc *scene) {
+			w := find(sc.pod, "w1")
+			w.id, w.parent = "w1x", "x"
+			sc.extra["6c00cccccccccccc01000000000001e0"] = []*hmSpan{obj("x", "Pod", "ns", "", "", us(100), 2000), w}
+			sc.pod = append(sc.pod[:2], sc.pod[3:]...)
+		}},
+		{4, "nameless object span", func(sc *scene) {
+			sc.extra["6c00cccccccccccc01000000000001e0"] = []*hmSpan{obj("x", "Pod", "ns", "", "", us(100), 2000)}
+		}},
+		{5, "other uid", func(sc *scene) {
+			w := find(sc.pod, "w3")
+			w.parent = "n"
+			sc.node = append(sc.node, w)
+			sc.pod = sc.pod[:4]
+			sc.pod = append(sc.pod, find(faithful().pod, "e"))
+		}},
+		{6, "Event object", func(sc *scene) {
+			o := obj("x", "Event", "ns", "p-1.123", "e1", us(100), 2000)
+			o.tags = append(o.tags, [2]string{"resource", "events"})
+			sc.extra["6c00cccccccccccc01000000000001e0"] = []*hmSpan{o}
+		}},
+		{6, "kindless", func(sc *scene) {
+			sc.extra["6c00cccccccccccc01000000000001e0"] = []*hmSpan{obj("x", "", "ns", "sa", "s1", us(100), 2000)}
+		}},
+		{7, "7a service not the kind", func(sc *scene) { find(sc.pod, "w2").service = "tree" }},
+		{7, "7b duplicate tag key and value (Jaeger UI warns)", func(sc *scene) {
+			g := find(sc.pod, "g")
+			g.tags = append(g.tags, [2]string{"error", "true"})
+		}},
+		{7, "7c error marks ≠ failures shown", func(sc *scene) {
+			g := find(sc.pod, "g")
+			g.tags = g.tags[:len(g.tags)-1]
+		}},
+		{7, "7d not deterministic", func(sc *scene) { sc.twice = false }},
+		{7, "7e object names repeat", func(sc *scene) {
+			sc.pod = append(sc.pod, obj("p2", "Pod", "ns", "p-1", "u2", us(100), 1000))
+			sc.pod[len(sc.pod)-1].parent = "p"
+		}},
+		{7, "7g write and change as two rows", func(sc *scene) {
+			sc.pod = append(sc.pod, &hmSpan{id: "c", parent: "p", name: "change create", service: "Pod", start: us(100), dur: 1,
+				tags: [][2]string{{"kairn.kind", "change"}, {"observation_id", "change/u1/10"}, {"user", "rs"}, {"audit_id", "a1"}}})
+		}},
+		{8, "no link", func(sc *scene) { p := find(sc.pod, "p"); p.tags = p.tags[:len(p.tags)-1] }},
+	} {
+		sc := faithful()
+		c.mutate(sc)
+		res := run(sc)
+		if res.labels[fmt.Sprintf("%d %s", c.cat, c.label)] == 0 {
+			t.Errorf("category %d %q not caught: %v", c.cat, c.label, res.labels)
+		}
+	}
 }
