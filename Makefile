@@ -8,7 +8,7 @@ ARCHIVE    ?= ./kairn-data
 RECORDING  := testdata/recording
 DEMO_WATCH := $(wildcard $(RECORDING)/watch-*.json.gz)
 
-.PHONY: build test demo bench e2e fmt lint minio nats fuzz clean proto jaeger helm
+.PHONY: build test demo bench e2e fmt lint minio nats fuzz clean proto jaeger helm ui ui-screenshot
 
 build:
 	go build -o $(BIN) ./cmd/kairn
@@ -69,7 +69,20 @@ fuzz:
 # apiserver logged while it collected; another package's requests near its stop would race it).
 e2e: build jaeger helm
 	deploy/dev/cluster.sh up
-	eval "$$(deploy/dev/cluster.sh env)" && KAIRN_JAEGER_BIN="$$(hack/jaeger.sh path)" KAIRN_HELM_BIN="$$(hack/helm.sh path)" KAIRN_E2E=1 go test -p 1 -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ./deploy/helm/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
+	eval "$$(deploy/dev/cluster.sh env)" && KAIRN_JAEGER_BIN="$$(hack/jaeger.sh path)" KAIRN_HELM_BIN="$$(hack/helm.sh path)" KAIRN_JAEGER_UI_DIR="$(JAEGER_UI_DIR)" KAIRN_ARTIFACTS="$${KAIRN_ARTIFACTS:-$(CURDIR)/.dev/e2e-artifacts}" KAIRN_E2E=1 go test -p 1 -count=1 -timeout 20m -run 'E2E' -v ./cmd/kairn/ ./collect/ ./deploy/helm/ ; rc=$$?; deploy/dev/cluster.sh down; exit $$rc
+
+# The real Jaeger UI (jaeger-ui v1.76.0, served by Jaeger v2.13's jaeger_query) on the demo archive,
+# until Ctrl-C: hack/ui.sh. JAEGER_UI_DIR: a built jaeger-ui; empty: ../shared/vendor beside the
+# repo, else built once from its release tag into ~/.cache/kairn. Ports: UI_PORT (16686),
+# UI_QUERY_GRPC_PORT, UI_KAIRN_GRPC_PORT, UI_KAIRN_HTTP_PORT, UI_KAIRN_METRICS_PORT.
+# ui-screenshot retakes the README's screenshot of the demo Deployment's trace.
+JAEGER_UI_DIR ?=
+UI_ENV = KAIRN=$(BIN) ARCHIVE=$(ARCHIVE) JAEGER_UI_DIR="$(JAEGER_UI_DIR)" $(foreach v,UI_PORT UI_QUERY_GRPC_PORT UI_KAIRN_GRPC_PORT UI_KAIRN_HTTP_PORT UI_KAIRN_METRICS_PORT,$(if $($(v)),$(v)=$($(v))))
+ui: build jaeger
+	@$(UI_ENV) hack/ui.sh
+
+ui-screenshot: build jaeger
+	@$(UI_ENV) hack/ui.sh --screenshot docs/img/trace.png
 
 # Regenerate the Jaeger remote storage v2 stubs (serve/internal/storagev2; needs protoc).
 proto:

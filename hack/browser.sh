@@ -18,7 +18,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 src="$here/browser"
 cache="${KAIRN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kairn}"
 
-modules() {
+install_modules() {
 	command -v npm >/dev/null || {
 		echo "browser.sh: npm not found (Debian: apt-get install -y nodejs npm)" >&2
 		exit 1
@@ -38,7 +38,7 @@ modules() {
 	echo "$dir"
 }
 
-chromium() {
+find_chromium() {
 	local c="${KAIRN_CHROMIUM:-}"
 	if [[ -z "$c" ]]; then
 		c="$(command -v chromium || command -v chromium-browser || true)"
@@ -51,16 +51,16 @@ chromium() {
 }
 
 case "${1:-}" in
-modules) modules ;;
-chromium) chromium ;;
+modules) install_modules ;;
+chromium) find_chromium ;;
 install)
-	if ! chromium >/dev/null 2>&1; then
+	if ! find_chromium >/dev/null 2>&1; then
 		echo "browser.sh: installing Debian's chromium (≈ 1 min)" >&2
 		apt-get update -qq >&2
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 	fi
-	chromium
-	modules
+	find_chromium
+	install_modules
 	;;
 *)
 	echo "usage: $0 modules|chromium|install" >&2

@@ -126,6 +126,8 @@ async function openTrace(page, opt, svc, result) {
   out.totalSpans = total ? Number(total[1]) : -1;
   const shot = opt.screenshot && svc === opt.services[0] ? opt.screenshot : opt.artifacts && path.join(opt.artifacts, `trace-${svc.replace(/\W+/g, '_')}.png`);
   if (shot) {
+    await page.mouse.move(5, 895); // no hover highlight on the row that was clicked
+    await sleep(100);
     await page.screenshot({ path: shot });
     result.screenshots.push(shot);
   }
