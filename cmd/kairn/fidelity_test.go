@@ -17,7 +17,7 @@ package main
 //
 //  1. children before owners: every span with a CHILD_OF parent lies within [parent.start,
 //     parent.end] (Jaeger's clock-skew rule), for every span of every pipeline; a CHILD_OF to a
-//     span that is not in the trace counts too.
+//     span that is not in the trace counts too, and so does a log outside its span.
 //  2. effects before causes: every observation (span or log) gets a key from the raw data: an
 //     audited write the resourceVersion of its response body (a pods/binding the revision where
 //     the pod's spec.nodeName was first set), a watched change its own resourceVersion, an Event
@@ -38,20 +38,28 @@ package main
 //  5. every audited write whose raw bodies name the uid it concerned (response metadata.uid, a
 //     Status's details.uid, a Binding's metadata.uid) is displayed on that uid's object span, not
 //     on another incarnation or object (the re-created StatefulSet pods are the case that
-//     matters).
+//     matters). Likewise a watched change (its revision names its uid) and an Event (its raw
+//     involvedObject.uid) on another object's span.
 //  6. search lists objects: no root of the search is an Event, has an empty name (a collection),
 //     or has an empty kind.
 //  7. readable: (a) every span's service is its object's kind (or cluster/kind), never a pipeline
 //     name; (b) no span has a tag key twice; (c) the number of failed requests (raw code ≥ 400)
 //     and Warning Events (raw type) shown with error=true equals the number shown, in every
-//     pipeline (object spans' own error tags are not counted); (d) fetching a trace twice gives
-//     identical JSON; (e) object span names are unique within a trace; (f) an object has the same
-//     span name in tree, tracing and grouping; (g) an audited write and its change are not shown
-//     as two separate spans (or two logs) with the same audit_id.
+//     pipeline (object spans' own error tags are not counted), and Jaeger's own error count (spans
+//     with error=true) is the same in every pipeline; (d) fetching a trace twice, from the server
+//     that searched and from a fresh one, gives identical JSON; (e) object span names are unique
+//     within a trace; (f) an object has the same span name in tree, tracing and grouping; (g) an
+//     audited write and its change are not shown as two separate spans (or two logs) with the
+//     same audit_id; (h) an object's child objects come in the same order in every pipeline.
 //  8. links: every Pod span whose raw revisions have spec.nodeName, and every EndpointSlice span
 //     with a kubernetes.io/service-name label, has a reference to the target's object span (in
 //     the same trace, or another trace id whose trace holds the target), or a tag whose value
 //     names the target and carries such a trace id. Targets kairn never saw are not counted.
+//
+// Everything is judged on kairn's own HTTP JSON API. What Jaeger adds on its way to the UI (for
+// one, the error tag it derives from an OTLP span status, which doubles an `error` attribute: the
+// UI's "Duplicate tag" warning of issue 27) is only visible through a real Jaeger, in the e2e
+// tests, not here.
 //
 // What cannot be judged from the inputs is not counted: the timeline pipeline's object of an
 // observation (it is only in the span name) for 4 and 5; records without bodies (reads, failed
@@ -1069,8 +1077,10 @@ func fidGet(u string) ([]byte, error) {
 	return b, err
 }
 
-// fidWalk searches every pipeline over the whole range and fetches every root trace twice.
-func fidWalk(t *testing.T, base string, start, end time.Time) (map[string][]*fidTrace, map[string]bool) {
+// fidWalk searches every pipeline over the whole range and fetches every root trace twice: from
+// the server that answered the search, and from a second server on the same archive that has
+// cached nothing (so an order that depends on map iteration or cache state shows).
+func fidWalk(t *testing.T, base, base2 string, start, end time.Time) (map[string][]*fidTrace, map[string]bool) {
 	traces := map[string][]*fidTrace{}
 	twice := map[string]bool{}
 	var mu sync.Mutex
@@ -1094,7 +1104,7 @@ func fidWalk(t *testing.T, base string, start, end time.Time) (map[string][]*fid
 				defer wg.Done()
 				defer func() { <-sem }()
 				b1, err1 := fidGet(base + "/api/traces/" + id)
-				b2, err2 := fidGet(base + "/api/traces/" + id)
+				b2, err2 := fidGet(base2 + "/api/traces/" + id)
 				mu.Lock()
 				defer mu.Unlock()
 				if err1 != nil || err2 != nil {
@@ -1151,9 +1161,10 @@ func TestTraceFidelity(t *testing.T) {
 			kairn(t, ingestArgs(dir, v.audit, v.watches)...)
 			kairn(t, "merge", "--archive", dir, "--open")
 			_, httpAddr, _ := startServe(t, dir)
+			_, httpAddr2, _ := startServe(t, dir)
 			start := v.truth.start.Truncate(time.Hour)
 			end := v.truth.end.Truncate(time.Hour).Add(time.Hour)
-			traces, twice := fidWalk(t, "http://"+httpAddr, start, end)
+			traces, twice := fidWalk(t, "http://"+httpAddr, "http://"+httpAddr2, start, end)
 			fidCheck(t, v.truth, traces, twice, &results[i])
 			// The harness must see the story at all, or every count above is vacuous.
 			for _, p := range fidPipelines {
