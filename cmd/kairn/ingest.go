@@ -115,8 +115,8 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !*quiet {
 		fmt.Fprintf(stderr, "ingested %d records (%d skipped, %d malformed) into %d spans (%d object spans) in %s\n",
 			total.Records, total.Skipped, total.Malformed, pipe.rows, lst.ObjectSpans, time.Since(started).Round(time.Millisecond))
-		fmt.Fprintf(stderr, "linked: %d audit↔change by resourceVersion, %d by time+managedFields; %d Events timed by audit; %d duplicates dropped\n",
-			lst.AuditLinkedByRV, lst.AuditLinkedByFit, lst.EventsTimedByAudit, lst.Duplicates)
+		fmt.Fprintf(stderr, "linked: %d audit↔change by resourceVersion, %d by time+managedFields; %d generateName creates joined to their object (%d not); %d Events timed by audit; %d duplicates dropped\n",
+			lst.AuditLinkedByRV, lst.AuditLinkedByFit, lst.GeneratedNamesJoined, lst.UnjoinedCreates, lst.EventsTimedByAudit, lst.Duplicates)
 		fmt.Fprintf(stderr, "archive: %s\n", store)
 	}
 	return nil
