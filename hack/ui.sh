@@ -65,7 +65,8 @@ ui_dir() {
 		echo "$built"
 		return
 	fi
-	if ! git ls-remote --exit-code --tags https://github.com/jaegertracing/jaeger-ui "$ui_version" >/dev/null 2>&1; then
+	# timeout: where outbound traffic is dropped rather than refused, git would wait for minutes.
+	if ! GIT_TERMINAL_PROMPT=0 timeout 20 git ls-remote --exit-code --tags https://github.com/jaegertracing/jaeger-ui "$ui_version" >/dev/null 2>&1; then
 		die "no built Jaeger UI: $vendored does not exist and github.com is not reachable to build jaeger-ui $ui_version.
   Build it where GitHub is reachable (Node 20):
     git clone --depth 1 --branch $ui_version https://github.com/jaegertracing/jaeger-ui

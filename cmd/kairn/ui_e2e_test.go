@@ -30,9 +30,19 @@ func TestJaegerUIE2E(t *testing.T) {
 	uiDir := os.Getenv("KAIRN_JAEGER_UI_DIR")
 	if uiDir == "" {
 		uiDir = filepath.Join("..", "..", "..", "shared", "vendor", "jaeger-ui-v1.76.0")
+		// Where there is no ../shared, the one make ui built from the release tag, if any.
+		if _, err := os.Stat(uiDir); err != nil {
+			cache := os.Getenv("KAIRN_CACHE") // as hack/ui.sh: $KAIRN_CACHE, else ~/.cache/kairn
+			if c, err := os.UserCacheDir(); cache == "" && err == nil {
+				cache = filepath.Join(c, "kairn")
+			}
+			if cache != "" {
+				uiDir = filepath.Join(cache, "jaeger-ui-v1.76.0")
+			}
+		}
 	}
 	if _, err := os.Stat(filepath.Join(uiDir, "index.html")); err != nil {
-		t.Skipf("no built Jaeger UI at %s (set KAIRN_JAEGER_UI_DIR to a jaeger-ui v1.76.0 build; make ui can build one)", uiDir)
+		t.Skipf("no built Jaeger UI at %s (set KAIRN_JAEGER_UI_DIR to a jaeger-ui v1.76.0 build, e.g. the one make ui builds where GitHub is reachable)", uiDir)
 	}
 	uiDir, _ = filepath.Abs(uiDir)
 	chromium := os.Getenv("KAIRN_CHROMIUM")
@@ -438,4 +448,28 @@ processors:
 exporters:
   nop:
 `, uiDir, httpAddr, grpcAddr, kairnGRPC)
+}
+
+// TestUILabels: which row labels TestJaegerUIE2E takes to show an object.
+func TestUILabels(t *testing.T) {
+	for _, c := range []struct {
+		label, kind, name string
+		want              bool
+	}{
+		{"tracing Deployment shop/web", "Deployment", "web", true},
+		{"Deployment Deployment shop/web", "Deployment", "web", true},
+		{"Deployment audit update deployments/status 409", "Deployment", "web", false},
+		{"ReplicaSet ReplicaSet shop/web-6dc5fb9867", "ReplicaSet", "web-6dc5fb9867", true},
+		{"tree ReplicaSet …-6dc5fb9867", "ReplicaSet", "web-6dc5fb9867", true},
+		{"Pod Pod shop/web-6dc5fb9867-8mtwc", "ReplicaSet", "web-6dc5fb9867", false},
+		{"Pod Pod shop/web-6dc5fb9867-8mtwc", "Pod", "web-6dc5fb9867-8mtwc", true},
+		{"tree Pod …-8mtwc", "Pod", "web-6dc5fb9867-8mtwc", true},
+		{"Pod Pod shop/db-0 (3f2a)", "Pod", "db-0", true},
+		{"Pod Pod shop/web-6dc5fb9867-8mtwc", "Pod", "web-6dc5fb9867-m4975", false},
+		{"ReplicaSet event SuccessfulCreate: Created pod: web-6dc5fb9867-8mtwc", "Pod", "web-6dc5fb9867-8mtwc", false},
+	} {
+		if got := labels(c.label, c.kind, c.name); got != c.want {
+			t.Errorf("labels(%q, %s, %s) = %v, want %v", c.label, c.kind, c.name, got, c.want)
+		}
+	}
 }
