@@ -26,7 +26,8 @@ package main
 //     (the object the raw data says the observation is about), display order (time, then position)
 //     must follow that key, the audited write before the change it produced. Two audited writes
 //     received in one order and committed in the other (concurrent requests) are not counted.
-//     And no successful observation is displayed before the object's creation (its create
+//     An observation naming both a write (audit_id) and a revision shows the revision that write
+//     produced. And no successful observation is displayed before the object's creation (its create
 //     request's requestReceivedTimestamp, else creationTimestamp).
 //  3. delete-requested: the change that first sets metadata.deletionTimestamp (raw watch) carries
 //     the audit ID / user of the `delete` request whose response has that resourceVersion, and is
@@ -776,6 +777,17 @@ func fidCheckRest(t *testing.T, tr *fidTruth, traces map[string][]*fidTrace, twi
 				if f.uid != "" {
 					byUID[f.uid] = append(byUID[f.uid], o)
 				}
+				// 2: the revision an observation shows is the one its write produced
+				if a := tr.audits[o.tags["audit_id"]]; a != nil && a.rv != 0 {
+					shown := fidRV(o.tags["resource_version"])
+					if oid := strings.Split(o.tags["observation_id"], "/"); len(oid) == 3 && oid[0] == "change" {
+						shown = fidRV(oid[2])
+					}
+					if shown != 0 && shown != a.rv {
+						res.add(2, "revision linked to the wrong write", "%s: resourceVersion %d shown as caused by %s %s (%s), which produced %d",
+							o, shown, a.verb, strings.TrimSuffix(a.resource+"/"+a.sub, "/"), a.id, a.rv)
+					}
+				}
 				// 5: a watched change (its revision names its uid) and an Event (its raw
 				// involvedObject.uid) on another object's span
 				if u := o.objectUID(); u != "" && f.uid != "" && u != f.uid && (k == "change" || k == "event") {
@@ -1465,6 +1477,10 @@ func TestTraceFidelityChecks(t *testing.T) {
 		}},
 		{1, "log outside its span", func(sc *scene) {
 			find(sc.pod, "p").logs = []hmLog{{ts: us(900), fields: [][2]string{{"event", "change update"}}}}
+		}},
+		{2, "revision linked to the wrong write", func(sc *scene) {
+			sc.pod = append(sc.pod, &hmSpan{id: "c", parent: "p", name: "change update", service: "Pod", start: us(200), dur: 1,
+				tags: [][2]string{{"kairn.kind", "change"}, {"observation_id", "change/u1/11"}, {"audit_id", "a1"}}})
 		}},
 		{5, "change on other uid", func(sc *scene) {
 			sc.node = append(sc.node, &hmSpan{id: "c", parent: "n", name: "change update", service: "Node", start: us(500), dur: 1,
