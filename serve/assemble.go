@@ -2,17 +2,20 @@ package serve
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kairn-dev/kairn/archive"
 )
 
 // Assemble builds the trace an id names from archive rows of the windows it covers: one object
 // span per object (its windows' object spans stitched; the first window's span id is kept), its
-// observations under it, objects nested under their owners. Focus is the object id.Object names.
-// Pure; rows may come in any order and may repeat (unmerged parts).
+// observations under it, objects nested under their owners, display times derived (display.go).
+// Focus is the object id.Object names. Event objects and nameless collection objects are left
+// out (listedObject). Pure; rows may come in any order and may repeat (unmerged parts).
 func Assemble(id TraceID, rows []archive.Span) *Trace {
 	ptrs := make([]*archive.Span, len(rows))
 	for i := range rows {
@@ -33,7 +36,7 @@ func assemble(id TraceID, rows []*archive.Span) *Trace {
 	spanOf := map[string]*Span{} // a window's object span id → the stitched object span
 	for i := range rows {
 		r := rows[i]
-		if r.Kind != archive.KindObject {
+		if r.Kind != archive.KindObject || !listedObject(r.APIGroup, r.Resource, r.Name) {
 			continue
 		}
 		k := spanKey(r)
@@ -52,60 +55,123 @@ func assemble(id TraceID, rows []*archive.Span) *Trace {
 		}
 		spanOf[r.SpanID] = o
 	}
+	for _, o := range t.Spans {
+		o.ObjectKind = kindOf(o.ObjectKind, o.Object.Group, o.Object.Resource)
+	}
 	// Parents: the first window that names one wins; a parent that would make a cycle is dropped.
+	relation := map[*Span]string{}
 	for i := range rows {
 		r := rows[i]
 		if r.Kind != archive.KindObject || r.ParentSpanID == "" {
 			continue
 		}
 		o, p := spanOf[r.SpanID], spanOf[r.ParentSpanID]
-		if o.Parent != "" || p == nil || p == o || isAncestor(o, p, objects, spanOf) {
+		if o == nil || o.Parent != "" || p == nil || p == o || isAncestor(o, p, objects, spanOf) {
 			continue
 		}
 		o.Parent = p.ID
-		if o.Tags == nil {
-			o.Tags = append(o.Tags, Tag{"parent_relation", r.ParentRelation})
-		}
+		relation[o] = r.ParentRelation
 	}
-	links := map[*Span]map[SpanLink]bool{}
-	for i := range rows {
-		r := rows[i]
-		if r.Kind != archive.KindObject {
-			continue
-		}
-		o := spanOf[r.SpanID]
-		for _, l := range r.Links {
-			if target := spanOf[l.SpanID]; target != nil && target != o {
-				sl := SpanLink{Relation: l.Relation, SpanID: target.ID}
-				if links[o] == nil {
-					links[o] = map[SpanLink]bool{}
-				}
-				if !links[o][sl] {
-					links[o][sl] = true
-					o.Links = append(o.Links, sl)
-				}
-			}
-		}
-	}
+	names := objectNames(t.Spans)
 	for _, o := range t.Spans {
-		rel := ""
-		if len(o.Tags) > 0 {
-			rel = o.Tags[0].Value.(string)
-		}
-		o.Name = o.ObjectKind + " " + qualifiedName(o.Object)
+		o.Name = names[o]
 		o.Tags = []Tag{
 			{"cluster", o.Object.Cluster}, {"group", o.Object.Group}, {"resource", o.Object.Resource},
 			{"namespace", o.Object.Namespace}, {"name", o.Object.Name}, {"uid", o.Object.UID},
 			{"kind", o.ObjectKind}, {"kairn.kind", "object"},
 		}
-		if rel != "" {
+		if rel := relation[o]; rel != "" {
 			o.Tags = append(o.Tags, Tag{"parent_relation", rel})
 		}
 	}
-	seen := make(map[string]struct{}, len(rows))
-	block := make([]Span, 0, len(rows)-len(t.Spans)) // the observation spans, allocated at once
+	links := map[*Span]map[SpanLink]bool{}
 	for i := range rows {
 		r := rows[i]
+		o := spanOf[r.SpanID]
+		if r.Kind != archive.KindObject || o == nil {
+			continue
+		}
+		for _, l := range r.Links {
+			sl := linkTo(l, spanOf[l.SpanID], objects, names)
+			if sl.SpanID == o.ID || links[o][sl] {
+				continue
+			}
+			if links[o] == nil {
+				links[o] = map[SpanLink]bool{}
+			}
+			links[o][sl] = true
+			o.Links = append(o.Links, sl)
+		}
+	}
+	t.Spans = append(t.Spans, observations(id, rows, spanOf, objects, t)...)
+	return t
+}
+
+// linkTo is the link to l's target: its span in this trace, found by its window's span id or by
+// its key, else the target as the archive names it (another trace's object).
+func linkTo(l archive.Link, target *Span, objects map[ObjectKey]*Span, names map[*Span]string) SpanLink {
+	key := ObjectKey{Cluster: l.Cluster, Group: l.APIGroup, Resource: l.Resource, Namespace: l.Namespace, Name: l.Name, UID: l.UID}
+	if target == nil {
+		target = objects[key]
+	}
+	if target != nil {
+		return SpanLink{Relation: l.Relation, SpanID: target.ID, Target: target.Object, TargetName: names[target]}
+	}
+	kind := kindOf("", l.APIGroup, l.Resource)
+	return SpanLink{Relation: l.Relation, SpanID: l.SpanID, Target: key, TargetName: strings.TrimSpace(kind + " " + qualifiedName(key))}
+}
+
+// objectNames names every object span by one rule, in every display: "Kind namespace/name", and
+// where two objects of the trace share kind, namespace and name (a re-created pod) each gets
+// the first six characters of its uid as well ("Pod blog/db-0 ·3f2a1b").
+func objectNames(spans []*Span) map[*Span]string {
+	type same struct{ kind, namespace, name string }
+	count := map[same]int{}
+	for _, o := range spans {
+		count[same{o.ObjectKind, o.Object.Namespace, o.Object.Name}]++
+	}
+	names := make(map[*Span]string, len(spans))
+	for _, o := range spans {
+		n := strings.TrimSpace(o.ObjectKind + " " + qualifiedName(o.Object))
+		if count[same{o.ObjectKind, o.Object.Namespace, o.Object.Name}] > 1 && o.Object.UID != "" {
+			n += " ·" + o.Object.UID[:min(6, len(o.Object.UID))]
+		}
+		names[o] = n
+	}
+	return names
+}
+
+// observations makes the observation spans of the trace's objects: an audited write and the
+// change it produced (same audit_id, audit_link set) become one span, with the audit's name and
+// tags and the change's diffs; rows outside the id's time range are left out (the trace's
+// warnings count them); then display times are derived (displayTimes).
+func observations(id TraceID, rows []*archive.Span, spanOf map[string]*Span, objects map[ObjectKey]*Span, t *Trace) []*Span {
+	objectOf := func(r *archive.Span) *Span {
+		if o := spanOf[r.ParentSpanID]; o != nil {
+			return o
+		}
+		return objects[spanKey(r)]
+	}
+	inRange := func(r *archive.Span) bool {
+		return (id.Start.IsZero() || !r.StartTime.Before(id.Start)) && (id.End.IsZero() || r.StartTime.Before(id.End))
+	}
+	linkedAudits := map[string]*archive.Span{}
+	for _, r := range rows {
+		if r.Kind == archive.KindAudit && r.AuditLink != "" && r.AuditID != "" && linkedAudits[r.AuditID] == nil {
+			linkedAudits[r.AuditID] = r
+		}
+	}
+	joined := map[string]bool{} // audit ids shown with their change
+	for _, r := range rows {
+		if r.Kind == archive.KindChange && r.AuditLink != "" && linkedAudits[r.AuditID] != nil && objectOf(r) != nil && inRange(r) {
+			joined[r.AuditID] = true
+		}
+	}
+	seen := make(map[string]struct{}, len(rows))
+	block := make([]Span, 0, len(rows)-len(objects)) // the observation spans, allocated at once
+	var timed []timedSpan
+	outside := 0
+	for _, r := range rows {
 		if r.Kind == archive.KindObject {
 			continue
 		}
@@ -113,21 +179,59 @@ func assemble(id TraceID, rows []*archive.Span) *Trace {
 			continue
 		}
 		seen[r.SpanID] = struct{}{}
-		o := spanOf[r.ParentSpanID]
-		if o == nil {
-			o = objects[spanKey(r)]
+		if r.Kind == archive.KindAudit && joined[r.AuditID] {
+			continue // shown with its change
 		}
+		o := objectOf(r)
 		if o == nil {
-			continue // its object is not in this trace
+			continue // its object is not in this trace, or is not shown (listedObject)
+		}
+		if !inRange(r) {
+			outside++
+			continue
 		}
 		block = append(block, Span{})
 		s := &block[len(block)-1]
-		observation(r, s)
+		if a := linkedAudits[r.AuditID]; r.Kind == archive.KindChange && joined[r.AuditID] {
+			observation(a, s)
+			s.ID = r.SpanID
+			joinChange(r, s)
+		} else {
+			observation(r, s)
+		}
 		s.Parent = o.ID
 		s.Object, s.ObjectKind = o.Object, o.ObjectKind
-		t.Spans = append(t.Spans, s)
+		timed = append(timed, newTimedSpan(s, r, o))
 	}
-	return t
+	if outside > 0 {
+		t.Warnings = append(t.Warnings, fmt.Sprintf("%d observations outside %s – %s (the search's time range, to the minute) are not shown",
+			outside, id.Start.Format(time.RFC3339), id.End.Format(time.RFC3339)))
+	}
+	displayTimes(timed)
+	out := make([]*Span, len(block))
+	for i := range block {
+		out[i] = &block[i]
+	}
+	objectExtents(objects, out)
+	return out
+}
+
+// joinChange adds to an audit's span s what its linked change row c adds: the change's own
+// columns and its field diffs.
+func joinChange(c *archive.Span, s *Span) {
+	s.Tags = append(s.Tags, Tag{"change", c.Verb})
+	for _, kv := range [...]Tag{{"prev_resource_version", c.PrevResourceVersion}, {"field_manager", c.FieldManager}, {"change_observation_id", c.ObservationID}} {
+		if kv.Value != "" {
+			s.Tags = append(s.Tags, kv)
+		}
+	}
+	if c.NoOp {
+		s.Tags = append(s.Tags, Tag{"no_op", true})
+	}
+	s.Diffs = make([]string, 0, len(c.Changes))
+	for _, fc := range c.Changes {
+		s.Diffs = append(s.Diffs, fc.Path+": "+orNone(fc.Old)+" → "+orNone(fc.New))
+	}
 }
 
 func cmpBool(a, b bool) int {

@@ -66,11 +66,15 @@ func (t *objectTable) match(q Query) []int {
 			tags[k] = v
 		}
 	}
+	kindWanted := ""
 	for k, v := range tags {
 		c := tagColumns[k]
 		eq := func(s []byte) bool { return string(s) == v }
 		if c == archive.IndexKind {
-			eq = func(s []byte) bool { return strings.EqualFold(string(s), v) }
+			// Rows of archives older than kinds at ingest have none: their resource's built-in
+			// kind is matched below.
+			kindWanted = v
+			eq = func(s []byte) bool { return len(s) == 0 || strings.EqualFold(string(s), v) }
 		}
 		accept, any := t.accepted(eq)
 		if !any {
@@ -78,6 +82,8 @@ func (t *objectTable) match(q Query) []int {
 		}
 		wants = append(wants, want{column: c, accept: accept})
 	}
+	listed := t.listed()
+	kindMatches := t.kindMatches(kindWanted)
 	start, end := int64(archive.NoTime), int64(math.MaxInt64)
 	if !q.Start.IsZero() {
 		start = q.Start.UnixNano()
@@ -89,7 +95,7 @@ func (t *objectTable) match(q Query) []int {
 	var out []int
 rows:
 	for i := range t.Len() {
-		if t.Times[archive.IndexLastSeen][i] < start || t.Times[archive.IndexFirstSeen][i] >= end || (roots && !t.Root[i]) {
+		if t.Times[archive.IndexLastSeen][i] < start || t.Times[archive.IndexFirstSeen][i] >= end || (roots && !t.Root[i]) || !listed(i) {
 			continue
 		}
 		for _, w := range wants {
@@ -97,7 +103,40 @@ rows:
 				continue rows
 			}
 		}
+		if kindWanted != "" && !kindMatches(i) {
+			continue
+		}
 		out = append(out, i)
 	}
 	return out
+}
+
+// listed says, by row, whether the object is one search shows (listedObject), comparing string
+// numbers: the strings are looked at once a partition.
+func (t *objectTable) listed() func(i int) bool {
+	events, _ := t.accepted(func(s []byte) bool { return string(s) == "events" })
+	eventGroups, _ := t.accepted(func(s []byte) bool { return len(s) == 0 || string(s) == "events.k8s.io" })
+	return func(i int) bool {
+		name := t.Strings[archive.IndexName][i]
+		return len(t.Str(name)) > 0 && !(events[t.Strings[archive.IndexResource][i]] && eventGroups[t.Strings[archive.IndexGroup][i]])
+	}
+}
+
+// kindMatches says whether row i, whose kind string was accepted, is of kind (any case): its
+// own kind, or where it has none, its resource's built-in kind.
+func (t *objectTable) kindMatches(kind string) func(i int) bool {
+	type gr struct{ group, resource uint32 }
+	builtin := map[gr]bool{}
+	return func(i int) bool {
+		if len(t.Str(t.Strings[archive.IndexKind][i])) > 0 {
+			return true
+		}
+		k := gr{t.Strings[archive.IndexGroup][i], t.Strings[archive.IndexResource][i]}
+		ok, known := builtin[k]
+		if !known {
+			ok = strings.EqualFold(kindOf("", string(t.Str(k.group)), string(t.Str(k.resource))), kind)
+			builtin[k] = ok
+		}
+		return ok
+	}
 }

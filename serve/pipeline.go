@@ -151,10 +151,14 @@ type Log struct {
 	Fields []Tag
 }
 
-// SpanLink is a secondary relation (node, service, owner, annotation) to another object's span.
+// SpanLink is a secondary relation (node, service, non-controller owner, annotation parent) to
+// another object: its span in this trace, or (when the span is not in the rendered trace) the
+// trace of the target object over the same time range.
 type SpanLink struct {
-	Relation string
-	SpanID   string
+	Relation   string
+	SpanID     string    // the target's object span: in this trace, or of one of its windows
+	Target     ObjectKey // the target object
+	TargetName string    // "Kind namespace/name", named as object spans are
 }
 
 func (t *Trace) clone() *Trace {
@@ -264,32 +268,9 @@ func Select(sel Selector, t *Trace) *Trace {
 	return t
 }
 
-// Tree nests object spans by ownership with observations as child spans, and shortens names:
-// an object owned by one whose name it extends is shown by the rest of its name ("Pod …-8mtwc"
-// under "ReplicaSet web-6dc5fb9867").
-func Tree(t *Trace) *Trace {
-	t = t.clone()
-	byID := t.byID()
-	for _, s := range t.Spans {
-		if s.Kind != "object" {
-			continue
-		}
-		s.Name = s.ObjectKind + " " + shortName(s, byID[s.Parent])
-	}
-	return t
-}
-
-func shortName(s, parent *Span) string {
-	if parent != nil && parent.Object.Namespace == s.Object.Namespace {
-		if rest, ok := strings.CutPrefix(s.Object.Name, parent.Object.Name+"-"); ok && rest != "" {
-			return "…-" + rest
-		}
-	}
-	if s.Object.Namespace != "" {
-		return s.Object.Namespace + "/" + s.Object.Name
-	}
-	return s.Object.Name
-}
+// Tree is the assembled trace as it is: object spans nested by ownership, observations as
+// their child spans.
+func Tree(t *Trace) *Trace { return t.clone() }
 
 // Timeline puts every observation directly under the root object span, in time order, each
 // named after the object it is about; the other object spans are dropped.
@@ -312,12 +293,12 @@ func Timeline(t *Trace) *Trace {
 			continue
 		}
 		if o := byID[s.Parent]; o != nil && o != root {
-			s.Name = o.ObjectKind + " " + o.Object.Name + ": " + s.Name
+			s.Name = o.Name + ": " + s.Name
 		}
 		s.Parent = root.ID
 		obs = append(obs, s)
 	}
-	slices.SortStableFunc(obs, func(a, b *Span) int { return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.ID, b.ID)) })
+	slices.SortStableFunc(obs, func(a, b *Span) int { return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
 	t.Spans = append(out, obs...)
 	if len(obs) > 0 {
 		root.Start = minTime(root.Start, obs[0].Start)
@@ -328,8 +309,10 @@ func Timeline(t *Trace) *Trace {
 	return t
 }
 
-// Tracing folds every non-object span into a log on its object span: the log's fields are the
-// observation's name, tags and field diffs ("path: old → new").
+// Tracing folds every observation into a log on its object span: the log's fields are the
+// observation's name, tags and field diffs ("path: old → new"). A failed observation (a request
+// refused, a Warning event) stays a span under its object as well as a log, so every display
+// counts the same errors: one span each.
 func Tracing(t *Trace) *Trace {
 	t = t.clone()
 	byID := t.byID()
@@ -343,8 +326,10 @@ func Tracing(t *Trace) *Trace {
 		for o != nil && o.Kind != "object" {
 			o = byID[o.Parent]
 		}
+		if o == nil || isError(s) {
+			out = append(out, s) // nothing to fold it into, or an error: keep the span
+		}
 		if o == nil {
-			out = append(out, s) // nothing to fold it into: keep the span
 			continue
 		}
 		fields := []Tag{{"event", s.Name}}
@@ -360,6 +345,16 @@ func Tracing(t *Trace) *Trace {
 	}
 	t.Spans = out
 	return t
+}
+
+// isError says whether a span is a failure: a request refused (status ≥ 400), a Warning event.
+func isError(s *Span) bool {
+	for _, tag := range s.Tags {
+		if tag.Key == "error" {
+			return tag.Value == true
+		}
+	}
+	return false
 }
 
 // Grouping puts one pseudo-span per source (audit, event, change) under each object span, and

@@ -500,8 +500,10 @@ type Found struct {
 }
 
 // Find returns the traces of the objects a query matches, newest first. Without tags it finds
-// the root objects (nothing owns them). Each trace covers every window the object lived in: from
-// its creation (or first sighting) to its deletion (or the newest window of its cluster).
+// the root objects (nothing owns them). Event objects and nameless collection objects are not
+// found (listedObject). Each trace covers what of the object's life lies in the search's range:
+// from its creation (or first sighting) to its deletion (or the newest window of its cluster),
+// clipped to the range to the minute.
 func (r *Reader) Find(ctx context.Context, q Query) ([]Found, error) {
 	if err := CheckTags(q.Tags); err != nil {
 		return nil, err
@@ -588,6 +590,7 @@ func (r *Reader) find(ctx context.Context, q Query) ([]Found, error) {
 		} else {
 			end = maxTime(end, newest[key.Cluster].Add(r.window))
 		}
+		start, end = searchRange(q, start, end)
 		out = append(out, Found{ID: newTraceID(q.Pipeline, key, start, end), Object: key, LastSeen: nanoTime(m.seen)})
 	}
 	slices.SortFunc(out, func(a, b Found) int {
@@ -597,6 +600,26 @@ func (r *Reader) find(ctx context.Context, q Query) ([]Found, error) {
 		out = out[:q.Limit]
 	}
 	return out, nil
+}
+
+// searchRange narrows an object's trace range [start, end) to the search's time range, to the
+// minute (what a trace id holds): the trace then shows what happened in the range searched,
+// and says how many observations it leaves out (assemble).
+func searchRange(q Query, start, end time.Time) (time.Time, time.Time) {
+	s, e := start, end
+	if !q.Start.IsZero() && q.Start.After(s) {
+		s = q.Start.Truncate(time.Minute)
+	}
+	if !q.End.IsZero() && q.End.Before(e) {
+		e = q.End.Truncate(time.Minute)
+		if e.Before(q.End) {
+			e = e.Add(time.Minute)
+		}
+	}
+	if !e.After(s) {
+		return start, end
+	}
+	return s, e
 }
 
 func windowStart(t time.Time, w time.Duration) time.Time {

@@ -1,9 +1,11 @@
 package serve
 
 import (
+	"cmp"
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -14,29 +16,79 @@ import (
 // jaegerWarnings is the span attribute jaeger-query (v2) reads span warnings from.
 const jaegerWarnings = "@jaeger@warnings"
 
-// spanTags are a span's tags as shown: its own, its diffs, its links.
-func spanTags(s *Span) []Tag {
-	tags := slices.Clone(s.Tags)
+// spanTags are a span's tags as shown: its own, its diffs, its links (the target's name, and
+// the target's trace id where the target is not in this trace). errorAsTag leaves out the
+// error tag where the format says so otherwise (OTLP's status): Jaeger would show both.
+func spanTags(t *Trace, s *Span, inTrace map[string]*Span, errorAsTag bool) []Tag {
+	tags := make([]Tag, 0, len(s.Tags)+len(s.Diffs)+2*len(s.Links))
+	for _, tag := range s.Tags {
+		if errorAsTag || tag.Key != "error" {
+			tags = append(tags, tag)
+		}
+	}
 	for _, d := range s.Diffs {
 		tags = append(tags, Tag{"diff", d})
 	}
 	for _, l := range s.Links {
-		tags = append(tags, Tag{"link." + l.Relation, l.SpanID})
+		tags = append(tags, Tag{"link." + l.Relation, l.TargetName})
+		if inTrace[l.SpanID] == nil {
+			tags = append(tags, Tag{"link." + l.Relation + ".trace_id", linkTraceID(t, l).String()})
+		}
 	}
 	return tags
 }
 
-// sortedSpans orders spans by start time, parents before children where times tie.
+// linkTraceID is the trace of a link's target outside this trace: the target object's, through
+// the same pipeline, over the same time range (stateless, like every kairn trace id).
+func linkTraceID(t *Trace, l SpanLink) TraceID {
+	return newTraceID(t.ID.Pipeline, l.Target, t.ID.Start, t.ID.End)
+}
+
+// followable says whether a link is rendered as a reference Jaeger UI can follow. jaeger-ui takes
+// a span's first reference as its parent, so a root span gets no reference into its own trace
+// (it would be drawn under the link's target); a reference to another trace is drawn as a link
+// to it.
+func followable(s *Span, l SpanLink, inTrace map[string]*Span) bool {
+	return s.Parent != "" || inTrace[l.SpanID] == nil
+}
+
+// sortedSpans orders spans by start time, then parents before children, then by name and id:
+// the same order of siblings in every display.
 func sortedSpans(t *Trace) []*Span {
 	spans := slices.Clone(t.Spans)
 	depth := depths(t)
 	slices.SortStableFunc(spans, func(a, b *Span) int {
-		if c := a.Start.Compare(b.Start); c != 0 {
-			return c
-		}
-		return depth[a.ID] - depth[b.ID]
+		return cmp.Or(a.Start.Compare(b.Start), depth[a.ID]-depth[b.ID], cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 	})
 	return spans
+}
+
+// services names each span's Jaeger service: its object's kind ("Pod"), or "cluster/kind" when
+// the trace shows objects of several clusters, so the UI colours and counts spans by kind. The
+// pipeline stays the search's service (GetServices) and is a tag of every service.
+type services struct{ clusters bool }
+
+func newServices(t *Trace) services {
+	cluster := ""
+	for _, s := range t.Spans {
+		if cluster == "" {
+			cluster = s.Object.Cluster
+		} else if s.Object.Cluster != "" && s.Object.Cluster != cluster {
+			return services{clusters: true}
+		}
+	}
+	return services{}
+}
+
+func (v services) of(s *Span) string {
+	kind := s.ObjectKind
+	if kind == "" {
+		kind = s.Object.Resource
+	}
+	if v.clusters {
+		return s.Object.Cluster + "/" + kind
+	}
+	return kind
 }
 
 // ---- OTLP, for the gRPC storage API ----
@@ -54,16 +106,26 @@ func ToOTLP(t *Trace) ([]*tracepb.TracesData, error) {
 		return nil, err
 	}
 	byID := t.byID()
+	svc := newServices(t)
+	pipeline := t.ID.Pipeline.String()
 	var attrs attrSlab
 	var out []*tracepb.TracesData
-	var cur *tracepb.ScopeSpans
+	var scopes map[string]*tracepb.ScopeSpans // this chunk's, by service
 	for i, s := range sortedSpans(t) {
 		if i%OTLPChunkSpans == 0 {
+			out = append(out, &tracepb.TracesData{})
+			scopes = map[string]*tracepb.ScopeSpans{}
+		}
+		service := svc.of(s)
+		cur := scopes[service]
+		if cur == nil {
 			cur = &tracepb.ScopeSpans{Scope: &commonpb.InstrumentationScope{Name: "kairn"}}
-			out = append(out, &tracepb.TracesData{ResourceSpans: []*tracepb.ResourceSpans{{
-				Resource:   &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", t.ID.Pipeline.String())}},
+			scopes[service] = cur
+			td := out[len(out)-1]
+			td.ResourceSpans = append(td.ResourceSpans, &tracepb.ResourceSpans{
+				Resource:   &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", service), strKV("kairn.pipeline", pipeline)}},
 				ScopeSpans: []*tracepb.ScopeSpans{cur},
-			}}})
+			})
 		}
 		sid, err := spanIDBytes(s.ID)
 		if err != nil {
@@ -78,13 +140,30 @@ func ToOTLP(t *Trace) ([]*tracepb.TracesData, error) {
 				return nil, err
 			}
 		}
-		tags := spanTags(s)
+		tags := spanTags(t, s, byID, false)
 		ps.Attributes = make([]*commonpb.KeyValue, 0, len(tags)+1) // +1: warnings on roots
 		for _, tag := range tags {
 			ps.Attributes = append(ps.Attributes, attrs.tag(tag))
-			if tag.Key == "error" && tag.Value == true {
-				ps.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR}
+		}
+		if isError(s) {
+			ps.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR}
+		}
+		for _, l := range s.Links {
+			if !followable(s, l, byID) {
+				continue
 			}
+			lid, err := spanIDBytes(l.SpanID)
+			if err != nil {
+				return nil, err
+			}
+			ltid := tid
+			if byID[l.SpanID] == nil {
+				if ltid, err = linkTraceID(t, l).Bytes(); err != nil {
+					return nil, err
+				}
+			}
+			ps.Links = append(ps.Links, &tracepb.Span_Link{TraceId: ltid[:], SpanId: lid,
+				Attributes: []*commonpb.KeyValue{attrs.str("relation", l.Relation), attrs.str("target", l.TargetName)}})
 		}
 		for _, l := range s.Logs {
 			ev := &tracepb.Span_Event{TimeUnixNano: unixNano(l.Time)}
@@ -217,20 +296,38 @@ type UIProcess struct {
 	Tags        []UIKeyValue `json:"tags"`
 }
 
-// ToUI renders a trace in Jaeger's UI JSON.
+// ToUI renders a trace in Jaeger's UI JSON: one process per service (services.of).
 func ToUI(t *Trace) UITrace {
 	tid := t.ID.String()
 	byID := t.byID()
-	out := UITrace{TraceID: tid, Spans: []UISpan{}, Warnings: t.Warnings,
-		Processes: map[string]UIProcess{"p1": {ServiceName: t.ID.Pipeline.String(), Tags: []UIKeyValue{}}}}
+	svc := newServices(t)
+	out := UITrace{TraceID: tid, Spans: []UISpan{}, Warnings: t.Warnings, Processes: map[string]UIProcess{}}
+	processOf := map[string]string{}
 	for _, s := range sortedSpans(t) {
+		service := svc.of(s)
+		pid := processOf[service]
+		if pid == "" {
+			pid = "p" + strconv.Itoa(len(processOf)+1)
+			processOf[service] = pid
+			out.Processes[pid] = UIProcess{ServiceName: service, Tags: []UIKeyValue{}}
+		}
 		us := UISpan{TraceID: tid, SpanID: s.ID, OperationName: s.Name, References: []UIReference{},
 			StartTime: unixMicro(s.Start), Duration: unixMicro(maxTime(s.End, s.Start)) - unixMicro(s.Start),
-			Tags: []UIKeyValue{}, Logs: []UILog{}, ProcessID: "p1"}
+			Tags: []UIKeyValue{}, Logs: []UILog{}, ProcessID: pid}
 		if p := byID[s.Parent]; p != nil {
 			us.References = append(us.References, UIReference{RefType: "CHILD_OF", TraceID: tid, SpanID: p.ID})
 		}
-		for _, tag := range spanTags(s) {
+		for _, l := range s.Links {
+			if !followable(s, l, byID) {
+				continue
+			}
+			ref := UIReference{RefType: "FOLLOWS_FROM", TraceID: tid, SpanID: l.SpanID}
+			if byID[l.SpanID] == nil {
+				ref.TraceID = linkTraceID(t, l).String()
+			}
+			us.References = append(us.References, ref)
+		}
+		for _, tag := range spanTags(t, s, byID, true) {
 			us.Tags = append(us.Tags, uiKV(tag))
 		}
 		for _, l := range s.Logs {
