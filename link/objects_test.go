@@ -413,7 +413,7 @@ func TestObjectsHaveTheirKinds(t *testing.T) {
 		if s.Resource == "serviceaccounts" {
 			seen++
 		}
-		if s.ObjectKind == "" && (s.Resource == "serviceaccounts" || s.Resource == "clusterroles" || s.Resource == "clusterrolebindings" || s.Resource == "namespaces") {
+		if s.ObjectKind == "" && (s.Resource == "serviceaccounts" || s.Resource == "clusterroles" || s.Resource == "clusterrolebindings" || s.Resource == "namespaces" || s.Resource == "apiservices") {
 			t.Errorf("Metadata: %s %s has no kind", s.Resource, s.Name)
 		}
 	}

@@ -37,6 +37,10 @@ var wellKnownResources = map[string]string{
 	"networking.k8s.io/Ingress":           "ingresses",
 	"policy/PodDisruptionBudget":          "poddisruptionbudgets",
 	"autoscaling/HorizontalPodAutoscaler": "horizontalpodautoscalers",
+	// Served by every apiserver but registered in kube-aggregator's and apiextensions-apiserver's
+	// schemes, not client-go's: named here so audit-only objects of theirs have a kind too.
+	"apiregistration.k8s.io/APIService":             "apiservices",
+	"apiextensions.k8s.io/CustomResourceDefinition": "customresourcedefinitions",
 }
 
 // ResourceFor returns the resource name of a kind in an API group ("" for core). Unknown kinds
@@ -83,6 +87,12 @@ var builtinKinds = sync.OnceValue(func() map[string]string {
 		k := plural.Group + "/" + plural.Resource
 		if cur, ok := kinds[k]; !ok || gvk.Kind < cur { // versions agree; the smaller on a clash
 			kinds[k] = gvk.Kind
+		}
+	}
+	for groupKind, resource := range wellKnownResources {
+		group, kind, _ := strings.Cut(groupKind, "/")
+		if _, ok := kinds[group+"/"+resource]; !ok {
+			kinds[group+"/"+resource] = kind
 		}
 	}
 	return kinds
