@@ -298,7 +298,9 @@ func Timeline(t *Trace) *Trace {
 		s.Parent = root.ID
 		obs = append(obs, s)
 	}
-	slices.SortStableFunc(obs, func(a, b *Span) int { return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID)) })
+	slices.SortStableFunc(obs, func(a, b *Span) int {
+		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
 	t.Spans = append(out, obs...)
 	if len(obs) > 0 {
 		root.Start = minTime(root.Start, obs[0].Start)
