@@ -153,3 +153,42 @@ func TestSameErrorsAndOrderInEveryDisplay(t *testing.T) {
 		}
 	}
 }
+
+func TestLinksAndRepeatedNames(t *testing.T) {
+	id, rows := causalRows()
+	node := archive.Link{Relation: "node", Cluster: "c", Resource: "nodes", Name: "n1", UID: "nnnn", SpanID: "00000000000000aa"}
+	rows[2].Links = []archive.Link{node}
+	again := rows[2] // the pod re-created under its name
+	again.SpanID, again.UID, again.Links = "000000000000001b", "12345678", nil
+	rows = append(rows, again)
+	tr := Assemble(id, rows)
+	byID := tr.byID()
+	if n := byID["000000000000000b"].Name; n != "Pod ns/web-5f-x ·bbbbbb" {
+		t.Errorf("first pod named %q", n)
+	}
+	if n := byID["000000000000001b"].Name; n != "Pod ns/web-5f-x ·123456" {
+		t.Errorf("re-created pod named %q", n)
+	}
+	ui := ToUI(tr)
+	want := newTraceID(id.Pipeline, ObjectKey{Cluster: "c", Resource: "nodes", Name: "n1", UID: "nnnn"}, id.Start, id.End).String()
+	for _, s := range ui.Spans {
+		if s.SpanID != "000000000000000b" {
+			continue
+		}
+		refs, tags := 0, map[string]any{}
+		for _, r := range s.References {
+			if r.RefType == "FOLLOWS_FROM" && r.TraceID == want && r.SpanID == node.SpanID {
+				refs++
+			}
+		}
+		for _, kv := range s.Tags {
+			tags[kv.Key] = kv.Value
+		}
+		if refs != 1 || tags["link.node"] != "Node n1" || tags["link.node.trace_id"] != want {
+			t.Errorf("pod's link to its node: %d references, tags %v", refs, tags)
+		}
+		if ui.Processes[s.ProcessID].ServiceName != "Pod" {
+			t.Errorf("pod's service %q", ui.Processes[s.ProcessID].ServiceName)
+		}
+	}
+}
