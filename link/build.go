@@ -427,9 +427,12 @@ func linkAudits(obs []Observation, st *Stats) {
 		}
 		rest = append(rest, ai)
 	}
-	// Pass 2: Metadata-level records: the unlinked change of the same object whose write time
-	// (managedFields, second precision) falls within the request, closest first, with the
-	// manager matching the user agent as the tie-breaker.
+	// Pass 2: Metadata-level records: an unlinked change of the same object whose write time
+	// (managedFields, second precision) falls within the request, from requestReceived
+	// truncated to a second after stageTimestamp; a manager matching the user agent first, then
+	// the earliest revision. Requests come in the order received, so several writes within a
+	// second or two (kwok's status patches) pair in order, instead of each taking the revision
+	// nearest in time, which can be the next request's.
 	for _, ai := range rest {
 		a := &obs[ai]
 		if a.Object.UID == "" {
@@ -437,7 +440,7 @@ func linkAudits(obs []Observation, st *Stats) {
 		}
 		lo := a.Time.Truncate(time.Second)
 		hi := a.EndTime.Add(time.Second)
-		best, bestScore := -1, time.Duration(1<<62)
+		best, bestScore := -1, 2
 		for _, ci := range byObject[a.Object] {
 			if linked[ci] {
 				continue
@@ -456,11 +459,11 @@ func linkAudits(obs []Observation, st *Stats) {
 			if t.Before(lo) || t.After(hi) {
 				continue
 			}
-			score := absDur(t.Sub(a.Time))
+			score := 0
 			if !managerFits(c.Manager, a.UserAgent) {
-				score += 2 * time.Second
+				score = 1
 			}
-			if score < bestScore {
+			if score < bestScore || (score == bestScore && RVLess(c.ResourceVersion, obs[best].ResourceVersion)) {
 				best, bestScore = ci, score
 			}
 		}
@@ -770,13 +773,6 @@ func bestTime(cands ...sourced) (time.Time, string) {
 		}
 	}
 	return time.Time{}, ""
-}
-
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }
 
 func btoi(b bool) int {
