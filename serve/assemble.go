@@ -221,11 +221,20 @@ func observations(id TraceID, rows []*archive.Span, spanOf map[string]*Span, obj
 func joinChange(c *archive.Span, s *Span) {
 	s.Tags = append(s.Tags, Tag{"change", c.Verb})
 	for _, kv := range [...]Tag{{"prev_resource_version", c.PrevResourceVersion}, {"field_manager", c.FieldManager}, {"change_observation_id", c.ObservationID}} {
-		if kv.Value != "" {
-			s.Tags = append(s.Tags, kv)
+		if kv.Value == "" {
+			continue
 		}
+		// The audit may say the same (the revision a write was based on is mostly the one
+		// before it): a key once per span; where the two differ, the change's is prefixed.
+		if i := slices.IndexFunc(s.Tags, func(t Tag) bool { return t.Key == kv.Key }); i >= 0 {
+			if s.Tags[i].Value == kv.Value {
+				continue
+			}
+			kv.Key = "change_" + kv.Key
+		}
+		s.Tags = append(s.Tags, kv)
 	}
-	if c.NoOp {
+	if c.NoOp && !slices.Contains(s.Tags, Tag{"no_op", true}) {
 		s.Tags = append(s.Tags, Tag{"no_op", true})
 	}
 	s.Diffs = make([]string, 0, len(c.Changes))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -27,7 +28,7 @@ func spanTags(t *Trace, s *Span, inTrace map[string]*Span, errorAsTag bool) []Ta
 		}
 	}
 	for _, d := range s.Diffs {
-		tags = append(tags, Tag{"diff", d})
+		tags = append(tags, diffTag(d))
 	}
 	for _, l := range s.Links {
 		tags = append(tags, Tag{"link." + l.Relation, l.TargetName})
@@ -36,6 +37,17 @@ func spanTags(t *Trace, s *Span, inTrace map[string]*Span, errorAsTag bool) []Ta
 		}
 	}
 	return tags
+}
+
+// diffTag is a field diff as a tag keyed by its path ("diff.spec.replicas" = "2 → 3"): a span's
+// tag keys are unique (OTLP requires it of attributes, and Jaeger UI lists repeated keys as one
+// tag's several values), while a change usually touches several fields.
+func diffTag(d string) Tag {
+	path, change, ok := strings.Cut(d, ": ")
+	if !ok {
+		return Tag{"diff", d}
+	}
+	return Tag{"diff." + path, change}
 }
 
 // linkTraceID is the trace of a link's target outside this trace: the target object's, through
