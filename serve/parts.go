@@ -544,14 +544,13 @@ func (r *Reader) traceRows(ctx context.Context, o archive.ObjectInfo, traces map
 }
 
 // unservedColumns are not decoded for serving: nothing in a rendered trace shows them (the
-// primary parent's key is its span; links are shown by relation and span id). Every page costs
-// its decompression and buffers however few rows are needed from it.
+// primary parent's key is its span). Every page costs its decompression and buffers however few
+// rows are needed from it. Links' keys are decoded: a link to an object of another trace is
+// named by them and followed by the trace id they give.
 var unservedColumns = map[string]bool{
 	"parent_cluster": true, "parent_api_group": true, "parent_resource": true, "parent_namespace": true,
 	"parent_kind": true, "parent_name": true, "parent_uid": true, "stage": true, "revision_time": true,
-	"revision_time_source": true, "links.list.element.cluster": true, "links.list.element.api_group": true,
-	"links.list.element.resource": true, "links.list.element.namespace": true, "links.list.element.name": true,
-	"links.list.element.uid": true,
+	"revision_time_source": true,
 }
 
 // decodeTraceRows decodes the rows of part o whose trace_id is in traces: every column when all,

@@ -910,7 +910,11 @@ func fidCheckRest(t *testing.T, tr *fidTruth, traces map[string][]*fidTrace, twi
 				if target == nil || len(traceOf[target.uid]) == 0 {
 					continue
 				}
+				// Nested under the target (an EndpointSlice its Service owns) is the relation shown.
 				ok := false
+				if ps := x.byID[s.parent]; ps != nil && ps.isObject && ps.tags["uid"] == target.uid {
+					ok = true
+				}
 				for _, r := range s.refs {
 					if ts := x.byID[r[1]]; (r[0] == "" || r[0] == x.id) && ts != nil && ts.isObject && ts.tags["uid"] == target.uid && r[1] != s.parent {
 						ok = true
