@@ -524,6 +524,19 @@ func (r *fidResult) add(cat int, label, format string, args ...any) {
 	}
 }
 
+// estimate records a miss of a join the archive marks as an estimate: shown in the table under
+// its label, not counted as a violation.
+func (r *fidResult) estimate(label, format string, args ...any) {
+	if r.labels == nil {
+		r.labels, r.examples = map[string]int{}, map[string][]string{}
+	}
+	k := "(estimate) " + label
+	r.labels[k]++
+	if len(r.examples[k]) < 3 {
+		r.examples[k] = append(r.examples[k], fmt.Sprintf(format, args...))
+	}
+}
+
 var fidPipelines = []string{"tracing", "tree", "timeline", "grouping"}
 
 func fidIsPipeline(s string) bool {
@@ -783,7 +796,15 @@ func fidCheckRest(t *testing.T, tr *fidTruth, traces map[string][]*fidTrace, twi
 					if oid := strings.Split(o.tags["observation_id"], "/"); len(oid) == 3 && oid[0] == "change" {
 						shown = fidRV(oid[2])
 					}
-					if shown != 0 && shown != a.rv {
+					// A join by fit (Metadata and Request level: time and field manager, no body
+					// names the revision) is documented as an estimate (docs/linking.md): its
+					// misses are listed and counted, not failed. Joins that claim certainty
+					// (resourceVersion, generateName) must be right.
+					if shown != 0 && shown != a.rv && o.tags["audit_link"] == "fit" {
+						res.estimate("2 fit join shows another write's revision",
+							"%s: resourceVersion %d shown as caused by %s %s (%s), which produced %d",
+							o, shown, a.verb, strings.TrimSuffix(a.resource+"/"+a.sub, "/"), a.id, a.rv)
+					} else if shown != 0 && shown != a.rv {
 						res.add(2, "revision linked to the wrong write", "%s: resourceVersion %d shown as caused by %s %s (%s), which produced %d",
 							o, shown, a.verb, strings.TrimSuffix(a.resource+"/"+a.sub, "/"), a.id, a.rv)
 					}
