@@ -418,30 +418,7 @@ func TestJaegerE2E(t *testing.T) {
 	dir := recordingArchive(t)
 	grpcAddr, kairnHTTP, _ := startServe(t, dir)
 
-	jaegerHTTP, jaegerGRPC := freeAddr(t), freeAddr(t)
-	cfg := filepath.Join(t.TempDir(), "jaeger.yaml")
-	if err := os.WriteFile(cfg, []byte(jaegerConfig(jaegerHTTP, jaegerGRPC, grpcAddr)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--config", cfg)
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
-	var logs syncWriter
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan int, 1)
-	go func() { _ = cmd.Wait(); exited <- cmd.ProcessState.ExitCode() }()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("jaeger output:\n%s", logs.String())
-		}
-	})
-	base := "http://" + jaegerHTTP
-	waitHTTP(t, base+"/api/services", exited)
+	base := startJaeger(t, bin, grpcAddr, "")
 
 	var svcs struct{ Data []string }
 	_ = json.Unmarshal(httpGet(t, base+"/api/services", 200), &svcs)
@@ -458,8 +435,45 @@ func TestJaegerE2E(t *testing.T) {
 	checkShopWebTree(t, "kairn /api/traces/{id}", tr, spans)
 }
 
-// jaegerConfig is a Jaeger v2 config whose query service reads kairn through remote storage v2.
-func jaegerConfig(httpAddr, grpcAddr, kairnGRPC string) string {
+// startJaeger runs a real Jaeger v2 whose query service reads kairn at kairnGRPC through remote
+// storage v2 until the test ends, serving the built jaeger-ui in uiDir where one is given; it
+// returns Jaeger's base URL once it answers.
+func startJaeger(t *testing.T, bin, kairnGRPC, uiDir string) string {
+	t.Helper()
+	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
+	cfg := filepath.Join(t.TempDir(), "jaeger.yaml")
+	if err := os.WriteFile(cfg, []byte(jaegerConfig(httpAddr, grpcAddr, kairnGRPC, uiDir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--config", cfg)
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	var logs syncWriter
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan int, 1)
+	go func() { _ = cmd.Wait(); exited <- cmd.ProcessState.ExitCode() }()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+		if t.Failed() {
+			t.Logf("jaeger output:\n%.20000s", logs.String())
+		}
+	})
+	base := "http://" + httpAddr
+	waitHTTP(t, base+"/api/services", exited)
+	return base
+}
+
+// jaegerConfig is a Jaeger v2 config whose query service reads kairn through remote storage v2,
+// and serves the built jaeger-ui in uiDir (jaeger_query's ui.assets_path) unless it is empty.
+func jaegerConfig(httpAddr, grpcAddr, kairnGRPC, uiDir string) string {
+	ui := ""
+	if uiDir != "" {
+		ui = fmt.Sprintf("\n    ui:\n      assets_path: %q", uiDir)
+	}
 	return fmt.Sprintf(`service:
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
@@ -475,7 +489,7 @@ func jaegerConfig(httpAddr, grpcAddr, kairnGRPC string) string {
 extensions:
   jaeger_query:
     storage:
-      traces: kairn
+      traces: kairn%s
     http:
       endpoint: %s
     grpc:
@@ -493,7 +507,7 @@ processors:
   batch:
 exporters:
   nop:
-`, httpAddr, grpcAddr, kairnGRPC)
+`, ui, httpAddr, grpcAddr, kairnGRPC)
 }
 
 // syncWriter is a bytes.Buffer safe for concurrent writers.

@@ -379,75 +379,12 @@ func shopWebObjects(t *testing.T) shopWeb {
 // at kairnGRPC; it returns the UI's base URL.
 func startJaegerUI(t *testing.T, bin, uiDir, kairnGRPC string) string {
 	t.Helper()
-	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
-	cfg := filepath.Join(t.TempDir(), "jaeger.yaml")
-	if err := os.WriteFile(cfg, []byte(jaegerUIConfig(httpAddr, grpcAddr, kairnGRPC, uiDir)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--config", cfg)
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
-	var logs syncWriter
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan int, 1)
-	go func() { _ = cmd.Wait(); exited <- cmd.ProcessState.ExitCode() }()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("jaeger output:\n%.20000s", logs.String())
-		}
-	})
-	base := "http://" + httpAddr
-	waitHTTP(t, base+"/api/services", exited)
+	base := startJaeger(t, bin, kairnGRPC, uiDir)
 	// The real UI, not the placeholder page a binary without embedded assets serves.
 	if page := string(httpGet(t, base+"/search", 200)); !strings.Contains(page, "/static/index-") {
 		t.Fatalf("jaeger serves no built UI from %s: %.500s", uiDir, page)
 	}
 	return base
-}
-
-// jaegerUIConfig is jaegerConfig plus jaeger_query's ui.assets_path: the built jaeger-ui.
-func jaegerUIConfig(httpAddr, grpcAddr, kairnGRPC, uiDir string) string {
-	return fmt.Sprintf(`service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [nop]
-      processors: [batch]
-      exporters: [nop]
-  telemetry:
-    logs:
-      level: info
-    metrics:
-      level: none
-extensions:
-  jaeger_query:
-    storage:
-      traces: kairn
-    ui:
-      assets_path: %q
-    http:
-      endpoint: %s
-    grpc:
-      endpoint: %s
-  jaeger_storage:
-    backends:
-      kairn:
-        grpc:
-          endpoint: %s
-          tls:
-            insecure: true
-receivers:
-  nop:
-processors:
-  batch:
-exporters:
-  nop:
-`, uiDir, httpAddr, grpcAddr, kairnGRPC)
 }
 
 // TestUILabels: which row labels TestJaegerUIE2E takes to show an object.
